@@ -1,0 +1,29 @@
+// `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
+import { decodeJwt, decodeProtectedHeader } from 'jose'
+import type { Config } from '../config/types.js'
+import { createCredential } from '../credentials/index.js'
+import { fingerprint } from '../observability/logger.js'
+
+export interface TokenReport { raw: string, text: string }
+
+export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
+  const cfg = config.credentials[name]
+  if (cfg === undefined) throw new RangeError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`)
+  const credential = createCredential(cfg)
+  const issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
+  const receivedAt = now()
+  const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
+  if (issued.expiresIn !== undefined) lines.push(`expires_in ${issued.expiresIn}s`)
+  try {
+    const header = decodeProtectedHeader(issued.accessToken)
+    const claims = decodeJwt(issued.accessToken)
+    lines.push(`header ${JSON.stringify(header, null, 2)}`, `claims ${JSON.stringify(claims, null, 2)}`)
+    if (typeof claims.exp === 'number') {
+      lines.push(`exp ${new Date(claims.exp * 1000).toISOString()} (${Math.round(claims.exp - receivedAt / 1000)}s left)`)
+    }
+    if (typeof claims.iat === 'number') lines.push(`iat ${new Date(claims.iat * 1000).toISOString()}`)
+  } catch {
+    lines.push('the token is opaque (not a JWT): no header or claims to show')
+  }
+  return { raw: issued.accessToken, text: lines.join('\n') }
+}

@@ -1,0 +1,117 @@
+// Small typed readers for raw config values that collect every problem instead of throwing.
+import { isIP } from 'node:net'
+import { resolveSecret, type Secret } from './secrets.js'
+
+type Raw = Record<string, unknown>
+
+const at = (path: string, key: string): string => (path ? `${path}.${key}` : key)
+
+/** True for hosts that never leave the machine. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
+  return isIP(h) === 4 && h.startsWith('127.')
+}
+
+export class Checker {
+  readonly problems: string[] = []
+  constructor (readonly env: NodeJS.ProcessEnv) {}
+
+  add (path: string, message: string): void { this.problems.push(`${path || '(root)'}: ${message}`) }
+
+  /** Reads a mapping and reports keys outside `allowed`. */
+  object (raw: unknown, path: string, allowed: readonly string[]): Raw | undefined {
+    if (raw === undefined || raw === null) return {}
+    if (typeof raw !== 'object' || Array.isArray(raw)) {
+      this.add(path, 'must be a mapping')
+      return undefined
+    }
+    for (const key of Object.keys(raw)) {
+      if (!allowed.includes(key)) this.add(at(path, key), `unknown key (allowed: ${allowed.join(', ')})`)
+    }
+    return raw as Raw
+  }
+
+  string (obj: Raw, key: string, path: string, opts: { required?: boolean, default?: string, oneOf?: readonly string[] } = {}): string | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null || v === '') {
+      if (opts.required) this.add(at(path, key), 'is required')
+      return opts.default
+    }
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      this.add(at(path, key), 'must be a string')
+      return opts.default
+    }
+    const s = String(v)
+    if (opts.oneOf && !opts.oneOf.includes(s)) {
+      this.add(at(path, key), `${JSON.stringify(s)} is not one of ${opts.oneOf.join(', ')}`)
+      return opts.default
+    }
+    return s
+  }
+
+  number (obj: Raw, key: string, path: string, opts: { default?: number, min?: number, max?: number, integer?: boolean, above?: number, below?: number }): number | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null || v === '') return opts.default
+    // Numbers may arrive as strings through ${VAR} substitution.
+    const n = typeof v === 'number' ? v : (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : NaN)
+    const p = at(path, key)
+    if (!Number.isFinite(n)) this.add(p, `must be a number (got ${JSON.stringify(v)})`)
+    else if (opts.integer && !Number.isInteger(n)) this.add(p, `must be a whole number (got ${n})`)
+    else if (opts.min !== undefined && n < opts.min) this.add(p, `must be at least ${opts.min} (got ${n})`)
+    else if (opts.max !== undefined && n > opts.max) this.add(p, `must be at most ${opts.max} (got ${n})`)
+    else if (opts.above !== undefined && n <= opts.above) this.add(p, `must be greater than ${opts.above} (got ${n})`)
+    else if (opts.below !== undefined && n >= opts.below) this.add(p, `must be less than ${opts.below} (got ${n})`)
+    else return n
+    return opts.default
+  }
+
+  bool (obj: Raw, key: string, path: string, fallback: boolean): boolean {
+    const v = obj[key]
+    if (v === undefined || v === null || v === '') return fallback
+    if (v === true || v === 'true') return true
+    if (v === false || v === 'false') return false
+    this.add(at(path, key), `must be true or false (got ${JSON.stringify(v)})`)
+    return fallback
+  }
+
+  port (obj: Raw, key: string, path: string, fallback?: number): number | undefined {
+    return this.number(obj, key, path, { default: fallback, min: 0, max: 65535, integer: true })
+  }
+
+  /** An http(s) URL; plain http only to loopback unless `insecureHttp`. */
+  url (value: string | undefined, path: string, insecureHttp: boolean): string | undefined {
+    if (value === undefined) return undefined
+    let u: URL
+    try {
+      u = new URL(value)
+    } catch {
+      this.add(path, `${JSON.stringify(value)} is not a URL`)
+      return undefined
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      this.add(path, `must be an http:// or https:// URL (got ${u.protocol})`)
+      return undefined
+    }
+    if (u.username || u.password) this.add(path, 'must not carry credentials in the URL')
+    if (u.search || u.hash) this.add(path, 'must not have a query or fragment')
+    if (u.protocol === 'http:' && !insecureHttp && !isLoopbackHost(u.hostname)) {
+      this.add(path, `plain http:// to ${u.hostname} would send secrets in clear; use https:// or set insecureHttp: true`)
+    }
+    return value.replace(/\/+$/, '')
+  }
+
+  secret (obj: Raw, key: string, path: string, required: boolean): Secret | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null || v === '') {
+      if (required) this.add(at(path, key), 'is required')
+      return undefined
+    }
+    const s = resolveSecret(v, this.env)
+    if (typeof s === 'string') {
+      this.add(at(path, key), s)
+      return undefined
+    }
+    return s
+  }
+}

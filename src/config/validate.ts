@@ -1,0 +1,118 @@
+// Validates a parsed config document: every problem at once, each with its path; then freezes it.
+import { Checker } from './checker.js'
+import { readCredential } from './credential-schemas.js'
+import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
+
+type Raw = Record<string, unknown>
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+function endpoint (c: Checker, raw: unknown, path: string, port: number): Endpoint {
+  const obj = c.object(raw, path, ['host', 'port']) ?? {}
+  return { host: c.string(obj, 'host', path, { default: '127.0.0.1' })!, port: c.port(obj, 'port', path, port)! }
+}
+
+function named (c: Checker, raw: unknown, path: string): Array<[string, unknown]> {
+  if (raw === undefined || raw === null) {
+    c.add(path, 'is required and must define at least one entry')
+    return []
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    c.add(path, 'must be a mapping of names to entries')
+    return []
+  }
+  const entries = Object.entries(raw)
+  if (entries.length === 0) c.add(path, 'must define at least one entry')
+  for (const [name] of entries) {
+    if (!NAME.test(name)) c.add(`${path}.${name}`, 'name must be letters, digits, _ . - (at most 63)')
+  }
+  return entries
+}
+
+function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
+  const prefix = c.string(obj, 'prefix', path)
+  if (prefix === undefined) return undefined
+  const clean = prefix.replace(/\/+$/, '')
+  if (!clean.startsWith('/') || clean === '' || /\/\/|\/\.\.?(\/|$)|%|\\|\?|#|\s/.test(clean)) {
+    c.add(`${path}.prefix`, `${JSON.stringify(prefix)} must be a plain absolute path such as /registry`)
+    return undefined
+  }
+  return clean
+}
+
+function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): UpstreamConfig | undefined {
+  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'insecureHttp'])
+  if (obj === undefined) return undefined
+  const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
+  const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
+  const credential = c.string(obj, 'credential', path, { required: true })
+  if (credential !== undefined && !credentialNames.includes(credential)) {
+    c.add(`${path}.credential`, `${JSON.stringify(credential)} is not a defined credential (defined: ${credentialNames.join(', ') || 'none'})`)
+  }
+  const prefix = prefixOf(c, obj, path)
+  const port = c.port(obj, 'port', path)
+  if (obj.prefix === undefined && obj.port === undefined) c.add(path, 'needs a prefix (on listen) or a port (dedicated listener), or both')
+  const timeout = c.number(obj, 'timeout', path, { default: 30, above: 0, max: 3600 })!
+  if (target === undefined || credential === undefined || credentials[credential] === undefined) return undefined
+  return { name, target, credential, prefix, port, timeout, insecureHttp }
+}
+
+export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
+  const c = new Checker(env)
+  const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams']) ?? {}
+  const listen = endpoint(c, root.listen, 'listen', 8080)
+  const admin = endpoint(c, root.admin, 'admin', 9901)
+  const log = c.object(root.log, 'log', ['level']) ?? {}
+  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LEVELS })!
+  const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
+  const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
+  const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!
+  if (refreshAt - jitter <= 0 || refreshAt + jitter >= 1) c.add('refresh', `at ± jitter must stay inside (0, 1) (got ${refreshAt} ± ${jitter})`)
+  const minValidity = c.number(r, 'minValidity', 'refresh', { default: 5, min: 0 })!
+  const shutdown = c.object(root.shutdown, 'shutdown', ['grace']) ?? {}
+  const shutdownGrace = c.number(shutdown, 'grace', 'shutdown', { default: 10, min: 0, max: 3600 })!
+
+  const credentialEntries = named(c, root.credentials, 'credentials')
+  const credentialNames = credentialEntries.map(([n]) => n)
+  const credentials: Record<string, CredentialConfig> = {}
+  for (const [name, raw] of credentialEntries) {
+    const cred = readCredential(c, raw, `credentials.${name}`, name)
+    if (cred) credentials[name] = cred
+  }
+
+  const upstreams: Record<string, UpstreamConfig> = {}
+  const prefixes = new Map<string, string>()
+  const ports = new Map<number, string>([[admin.port, 'admin.port']])
+  if (listen.port !== 0 && listen.port === admin.port) c.add('admin.port', `${admin.port} is also listen.port`)
+  ports.set(listen.port, 'listen.port')
+  for (const [name, raw] of named(c, root.upstreams, 'upstreams')) {
+    const path = `upstreams.${name}`
+    const u = upstream(c, raw, path, name, credentials, credentialNames)
+    if (u === undefined) continue
+    if (u.prefix !== undefined) {
+      const other = prefixes.get(u.prefix.toLowerCase())
+      if (other !== undefined) c.add(`${path}.prefix`, `${u.prefix} is already used by ${other}`)
+      prefixes.set(u.prefix.toLowerCase(), path)
+    }
+    if (u.port !== undefined && u.port !== 0) {
+      const other = ports.get(u.port)
+      if (other !== undefined) c.add(`${path}.port`, `${u.port} is already used by ${other}`)
+      ports.set(u.port, `${path}.port`)
+    }
+    upstreams[name] = u
+  }
+  if (c.problems.length > 0) return { problems: c.problems }
+  const config: Config = {
+    listen, admin, log: { level }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+  }
+  return { config: deepFreeze(config), problems: [] }
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

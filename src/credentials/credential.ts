@@ -1,0 +1,16 @@
+// The one interface every identity service implements: fetch a fresh access token.
+
+export interface IssuedToken {
+  accessToken: string
+  /** Seconds, as the identity service said; undefined when it did not say. */
+  expiresIn?: number
+}
+
+export interface Credential {
+  readonly name: string
+  readonly type: string
+  /** Where tokens come from, for logs and `check` (never carries a secret). */
+  readonly tokenUrl: string
+  /** One token request; must honour `signal` (the token-request timeout). */
+  fetchToken (signal: AbortSignal): Promise<IssuedToken>
+}

@@ -1,0 +1,38 @@
+// Renders every error on a proxy listener as application/problem+json with a stable code.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { PROBLEM_CONTENT_TYPE, ProxyError } from '../errors.js'
+
+/** Path only: the query may carry secrets of the client's own, and is not ours to echo. */
+const pathOf = (url: string): string => url.split('?', 1)[0]!.slice(0, 256)
+
+function sendProblem (reply: FastifyReply, err: ProxyError, request: FastifyRequest): void {
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy()
+    return
+  }
+  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  reply.code(err.status).header('content-type', PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store')
+    .send(JSON.stringify(err.toProblem(pathOf(request.url))))
+}
+
+export function registerErrorHandling (app: FastifyInstance, prefixes: string[]): void {
+  app.setNotFoundHandler((request, reply) => {
+    const known = prefixes.length === 0 ? '' : ` (configured prefixes: ${prefixes.join(', ')})`
+    sendProblem(reply, new ProxyError('NO_ROUTE', `no upstream is configured for ${pathOf(request.url)}${known}`), request)
+  })
+  app.setErrorHandler((error: FastifyError | ProxyError, request, reply) => {
+    if (error instanceof ProxyError) {
+      const level = error.status >= 500 ? 'warn' : 'info'
+      request.log[level]({ code: error.code, ...error.extras, method: request.method, path: pathOf(request.url) }, error.message)
+      sendProblem(reply, error, request)
+      return
+    }
+    const status = (error as FastifyError).statusCode ?? 500
+    if (status < 500) {
+      sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${error.message}`), request)
+      return
+    }
+    request.log.error({ err: error, method: request.method, path: pathOf(request.url) }, 'unexpected error')
+    sendProblem(reply, new ProxyError('INTERNAL_ERROR', 'tokenproxy failed to handle the request; see its log'), request)
+  })
+}

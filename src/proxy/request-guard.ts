@@ -1,0 +1,36 @@
+// Refuses requests that would make tokenproxy an open proxy or let a path escape its route.
+import { ProxyError } from '../errors.js'
+
+/** Segments that, once decoded (even more than once), would move up or across a path. */
+function isDangerousSegment (raw: string): string | undefined {
+  let s = raw
+  for (let i = 0; i < 3; i++) {
+    if (s === '.' || s === '..') return 'a dot segment'
+    if (s.includes('/') || s.includes('\\')) return 'an encoded slash or backslash'
+    if (s.includes('\0')) return 'a NUL byte'
+    if (!s.includes('%')) return undefined
+    try {
+      s = decodeURIComponent(s)
+    } catch {
+      return 'invalid percent-encoding'
+    }
+  }
+  return s.includes('%') ? 'too many layers of percent-encoding' : undefined
+}
+
+/** Throws BAD_REQUEST for a request target that is not a plain origin-form path. */
+export function checkRequestTarget (method: string, url: string): void {
+  if (method === 'CONNECT') throw new ProxyError('BAD_REQUEST', 'CONNECT is not supported: tokenproxy is not an open proxy')
+  if (!url.startsWith('/')) {
+    throw new ProxyError('BAD_REQUEST', 'only origin-form request targets (/path) are accepted: tokenproxy is not an open proxy')
+  }
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (path.includes('\\')) throw new ProxyError('BAD_REQUEST', 'the path contains a backslash')
+  if (path.startsWith('//') || path.includes('//')) throw new ProxyError('BAD_REQUEST', 'the path contains an empty segment (//)')
+  const segments = path.split('/')
+  for (let i = 1; i < segments.length; i++) {
+    const why = isDangerousSegment(segments[i]!)
+    if (why !== undefined) throw new ProxyError('BAD_REQUEST', `the path contains ${why}, which could leave its route`)
+  }
+}

@@ -1,0 +1,131 @@
+// buildServer(config): the proxy listeners, the admin listener and the token manager; never listens.
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { isLoopbackHost } from './config/checker.js'
+import type { Config, UpstreamConfig } from './config/types.js'
+import { createCredential } from './credentials/index.js'
+import { ProxyError } from './errors.js'
+import { buildAdmin } from './observability/health.js'
+import { createLogger, quietRequests } from './observability/logger.js'
+import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
+import { registerBodyHandling } from './proxy/body.js'
+import { registerErrorHandling } from './proxy/error-handler.js'
+import { checkRequestTarget } from './proxy/request-guard.js'
+import { registerUpstream } from './proxy/routes.js'
+import type { BackoffOptions } from './tokens/backoff.js'
+import { TokenManager } from './tokens/token-manager.js'
+
+export interface Listener {
+  /** `listen`, `admin`, or `upstreams.NAME` for a dedicated port. */
+  name: string
+  app: FastifyInstance
+  host: string
+  port: number
+}
+
+export interface Sidecar {
+  config: Config
+  logger: Logger
+  metrics: Metrics
+  tokens: TokenManager
+  listeners: Listener[]
+  /** Bound base URLs by listener name, filled in by start(). */
+  addresses: Record<string, string>
+  /** Starts fetching tokens and listens everywhere; returns the bound addresses by listener name. */
+  start (): Promise<Record<string, string>>
+  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes the rest. */
+  close (graceMs?: number): Promise<void>
+}
+
+export interface BuildOptions {
+  logger?: Logger
+  backoff?: BackoffOptions
+  now?: () => number
+  random?: () => number
+}
+
+const CONNECT_REFUSAL = 'HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\nconnection: close\r\n\r\n' +
+  JSON.stringify(new ProxyError('BAD_REQUEST', 'CONNECT is not supported: tokenproxy is not an open proxy').toProblem())
+
+function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    ...quietRequests(),
+    forceCloseConnections: 'idle',
+    requestTimeout: 0,
+    routerOptions: { maxParamLength: 8192 },
+  })
+  app.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
+  app.decorateRequest('tp', null)
+  registerBodyHandling(app)
+  registerErrorHandling(app, prefixes)
+  app.addHook('onRequest', async (request) => { checkRequestTarget(request.method, request.raw.url ?? '') })
+  app.addHook('onResponse', async (request, reply) => {
+    const upstream = request.tp?.upstream.name ?? 'none'
+    metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
+    if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+  })
+  return app
+}
+
+export async function buildServer (config: Config, opts: BuildOptions = {}): Promise<Sidecar> {
+  const logger = opts.logger ?? createLogger(config.log.level)
+  const metrics = createMetrics()
+  const upstreams = Object.values(config.upstreams)
+  const used = [...new Set(upstreams.map((u) => u.credential))]
+  const tokens = new TokenManager({
+    credentials: Object.values(config.credentials).map((c) => ({ credential: createCredential(c), timeoutSeconds: c.timeout })),
+    refresh: config.refresh,
+    logger,
+    metrics,
+    backoff: opts.backoff,
+    now: opts.now,
+    random: opts.random,
+  })
+  const deps = { tokens, metrics }
+  const listeners: Listener[] = []
+
+  const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
+  if (prefixed.length > 0) {
+    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
+    for (const u of prefixed) await registerUpstream(app, u, u.prefix, deps)
+    listeners.push({ name: 'listen', app, ...config.listen })
+  }
+  for (const u of upstreams) {
+    if (u.port === undefined) continue
+    const app = proxyApp(logger, metrics, [])
+    await registerUpstream(app, u, '', deps)
+    listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
+  }
+  listeners.push({ name: 'admin', app: buildAdmin({ tokens, metrics, usedCredentials: used, logger }), ...config.admin })
+
+  let started = false
+  const addresses: Record<string, string> = {}
+  return {
+    config, logger, metrics, tokens, listeners, addresses,
+    async start () {
+      tokens.start()
+      started = true
+      for (const l of listeners) {
+        if (!isLoopbackHost(l.host)) {
+          logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
+        }
+        addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
+      }
+      logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: upstreams.map((u) => u.name) }, 'tokenproxy listening')
+      return addresses
+    },
+    async close (graceMs = config.shutdownGrace * 1000) {
+      const force = setTimeout(() => {
+        logger.warn({ graceS: graceMs / 1000 }, 'shutdown grace period over; closing remaining connections')
+        for (const l of listeners) l.app.server.closeAllConnections()
+      }, graceMs)
+      force.unref()
+      await Promise.all(listeners.map((l) => l.app.close()))
+      clearTimeout(force)
+      tokens.close()
+      if (started) logger.info('tokenproxy stopped')
+    },
+  }
+}

@@ -1,0 +1,231 @@
+// Holds one token per credential: refresh ahead, one fetch in flight, backoff, never an unusable token.
+import type { Logger } from 'pino'
+import type { RefreshConfig } from '../config/types.js'
+import type { Credential } from '../credentials/credential.js'
+import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credentials/token-error.js'
+import { ProxyError } from '../errors.js'
+import type { Metrics } from '../observability/metrics.js'
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
+import { describeToken, type TokenInfo } from './lifetime.js'
+
+export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
+
+export interface LastError extends TokenErrorInfo { message: string, at: string }
+
+export interface CredentialStatus {
+  state: CredentialState
+  expiresAt: string | null
+  lastError: LastError | null
+}
+
+interface Entry {
+  credential: Credential
+  timeoutMs: number
+  current?: TokenInfo
+  hadToken: boolean
+  inflight?: Promise<TokenInfo | undefined>
+  lastError?: LastError
+  failures: number
+  timer?: NodeJS.Timeout
+  nextAttemptAt?: number
+}
+
+export interface TokenManagerOptions {
+  credentials: Array<{ credential: Credential, timeoutSeconds: number }>
+  refresh: RefreshConfig
+  logger: Logger
+  metrics: Metrics
+  backoff?: BackoffOptions
+  now?: () => number
+  random?: () => number
+}
+
+export class TokenManager {
+  readonly #entries = new Map<string, Entry>()
+  readonly #refresh: RefreshConfig
+  readonly #log: Logger
+  readonly #metrics: Metrics
+  readonly #backoff: BackoffOptions
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #closing = new AbortController()
+
+  constructor (opts: TokenManagerOptions) {
+    for (const { credential, timeoutSeconds } of opts.credentials) {
+      this.#entries.set(credential.name, { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0 })
+    }
+    this.#refresh = opts.refresh
+    this.#log = opts.logger
+    this.#metrics = opts.metrics
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF
+    this.#now = opts.now ?? Date.now
+    this.#random = opts.random ?? Math.random
+  }
+
+  /** Starts fetching every credential's first token at once. */
+  start (): void {
+    for (const e of this.#entries.values()) void this.#fetchNow(e)
+  }
+
+  /** The token to inject now, without waiting; undefined when none is usable. */
+  usable (name: string): TokenInfo | undefined {
+    const e = this.#entry(name)
+    return this.#usable(e)
+  }
+
+  /**
+   * The token to inject: the current one when usable, else the result of the fetch in flight
+   * (first token, or after a 401). Throws TOKEN_UNAVAILABLE when there is none.
+   */
+  async get (name: string): Promise<TokenInfo> {
+    const e = this.#entry(name)
+    const now = this.#usable(e)
+    if (now !== undefined) return now
+    if (e.inflight !== undefined) await e.inflight
+    const after = this.#usable(e)
+    if (after !== undefined) return after
+    throw this.#unavailable(e)
+  }
+
+  /**
+   * Drops `token` if it is still the current one (an upstream refused it) and fetches a new one.
+   * A burst of 401s for the same token causes one fetch.
+   */
+  invalidate (name: string, token: string): void {
+    const e = this.#entry(name)
+    if (e.current?.token !== token) return
+    this.#log.info({ credential: name, fingerprint: e.current.fingerprint }, 'upstream refused the token; fetching a new one')
+    e.current = undefined
+    void this.#fetchNow(e)
+  }
+
+  status (): Record<string, CredentialStatus> {
+    const out: Record<string, CredentialStatus> = {}
+    for (const [name, e] of this.#entries) {
+      out[name] = {
+        state: this.#state(e),
+        expiresAt: e.current === undefined ? null : new Date(e.current.expiresAt).toISOString(),
+        lastError: e.lastError ?? null,
+      }
+    }
+    return out
+  }
+
+  /** True when every named credential holds a usable token. */
+  ready (names: Iterable<string>): boolean {
+    for (const name of names) if (this.#usable(this.#entry(name)) === undefined) return false
+    return true
+  }
+
+  /** Stops timers and cancels fetches in flight. */
+  close (): void {
+    this.#closing.abort()
+    for (const e of this.#entries.values()) clearTimeout(e.timer)
+  }
+
+  #entry (name: string): Entry {
+    const e = this.#entries.get(name)
+    if (e === undefined) throw new TypeError(`unknown credential ${name}`)
+    return e
+  }
+
+  #usable (e: Entry): TokenInfo | undefined {
+    const t = e.current
+    return t !== undefined && this.#now() < t.expiresAt - this.#refresh.minValidity * 1000 ? t : undefined
+  }
+
+  #state (e: Entry): CredentialState {
+    if (this.#usable(e) !== undefined) {
+      if (e.inflight !== undefined) return 'refreshing'
+      return e.lastError === undefined ? 'valid' : 'failing'
+    }
+    if (e.inflight !== undefined && e.lastError === undefined) return e.hadToken ? 'refreshing' : 'pending'
+    if (e.hadToken) return 'expired'
+    return e.lastError === undefined ? 'pending' : 'failing'
+  }
+
+  #unavailable (e: Entry): ProxyError {
+    const name = e.credential.name
+    const err = e.lastError
+    const wait = e.nextAttemptAt === undefined ? 1 : Math.max(1, Math.ceil((e.nextAttemptAt - this.#now()) / 1000))
+    const why = err === undefined ? 'no token has been obtained yet' : err.message
+    return new ProxyError('TOKEN_UNAVAILABLE', `no usable access token for credential "${name}": ${why}`, {
+      credential: name,
+      ...(err?.error === undefined ? {} : { error: err.error }),
+      ...(err?.description === undefined ? {} : { error_description: err.description }),
+    }, { retryAfter: wait })
+  }
+
+  #fetchNow (e: Entry): Promise<TokenInfo | undefined> {
+    if (e.inflight !== undefined) return e.inflight
+    clearTimeout(e.timer)
+    e.nextAttemptAt = undefined
+    const p = this.#fetch(e).finally(() => { e.inflight = undefined })
+    e.inflight = p
+    return p
+  }
+
+  #schedule (e: Entry, delayMs: number): void {
+    clearTimeout(e.timer)
+    if (this.#closing.signal.aborted) return
+    e.nextAttemptAt = this.#now() + delayMs
+    e.timer = setTimeout(() => { void this.#fetchNow(e) }, delayMs)
+    e.timer.unref()
+  }
+
+  /** When to refresh: at `at` ± jitter of the lifetime, and always before minValidity is reached. */
+  #refreshDelay (t: TokenInfo): number {
+    const life = t.expiresAt - t.receivedAt
+    const { at, jitter, minValidity } = this.#refresh
+    const planned = life * (at + jitter * (2 * this.#random() - 1))
+    const usableFor = t.expiresAt - minValidity * 1000 - t.receivedAt
+    return Math.max(0, Math.min(planned, usableFor * 0.9) - (this.#now() - t.receivedAt))
+  }
+
+  async #fetch (e: Entry): Promise<TokenInfo | undefined> {
+    const name = e.credential.name
+    const stop = this.#metrics.tokenDuration.startTimer({ credential: name })
+    try {
+      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), this.#closing.signal])
+      const issued = await e.credential.fetchToken(signal)
+      const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
+      const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
+      if (usableFor <= 0) {
+        throw new TokenRequestError(
+          `token arrived with ${Math.round((info.expiresAt - info.receivedAt) / 100) / 10}s left (${info.expirySource}), not more than refresh.minValidity (${this.#refresh.minValidity}s)`,
+          { outcome: 'error', error: 'token_expired_on_arrival' })
+      }
+      e.current = info
+      e.hadToken = true
+      e.lastError = undefined
+      e.failures = 0
+      this.#metrics.tokenRequests.inc({ credential: name, outcome: 'success' })
+      this.#metrics.tokenExpiry.set({ credential: name }, info.expiresAt / 1000)
+      const refreshIn = this.#refreshDelay(info)
+      this.#log.info({
+        credential: name, fingerprint: info.fingerprint, exp: info.claims.exp, azp: info.claims.azp, jti: info.claims.jti,
+        lifetimeS: Math.round((info.expiresAt - info.receivedAt) / 1000), expirySource: info.expirySource, refreshInS: Math.round(refreshIn / 1000),
+      }, 'token obtained')
+      this.#schedule(e, refreshIn)
+      return info
+    } catch (thrown) {
+      if (this.#closing.signal.aborted) return undefined
+      const err = toTokenError(thrown)
+      e.failures += 1
+      e.lastError = { ...err.info, message: err.message, at: new Date(this.#now()).toISOString() }
+      this.#metrics.tokenRequests.inc({ credential: name, outcome: err.outcome })
+      const delay = backoffDelay(e.failures, err.outcome, this.#backoff, this.#random)
+      const still = this.#usable(e)
+      const fields = {
+        credential: name, outcome: err.outcome, status: err.info.status, error: err.info.error, failures: e.failures,
+        retryInS: Math.round(delay / 100) / 10, currentTokenValidS: still === undefined ? 0 : Math.round((still.expiresAt - this.#now()) / 1000),
+      }
+      if (err.outcome === 'rejected') this.#log.error(fields, `credential rejected by the identity service: ${err.message}`)
+      else this.#log.warn(fields, `token request failed: ${err.message}`)
+      this.#schedule(e, delay)
+      return undefined
+    } finally {
+      stop()
+    }
+  }
+}

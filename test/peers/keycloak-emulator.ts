@@ -1,0 +1,391 @@
+// Keycloak token-endpoint emulator on loopback: reproduces the answers documented in /work/shared/PROTOCOLS.md.
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  SignJWT, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, jwtVerify,
+  createLocalJWKSet, type JWK, type JWTPayload,
+} from 'jose';
+
+/** One request as it reached the emulator (any path, any method). */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  time: number;
+}
+
+/**
+ * Token-endpoint fault. Faults only affect POSTs to the token endpoint (discovery and JWKS keep
+ * working). `times` (extension): apply to the next N token requests, then clear itself.
+ */
+export type Fault =
+  | { kind: 'down'; times?: number }
+  | { kind: 'delay'; ms: number; times?: number }
+  | { kind: 'status'; status: number; body: string; contentType?: string; times?: number }
+  | { kind: 'garbage'; times?: number }
+  | { kind: 'no-token'; times?: number };
+
+export interface EmulatorClient { secret: string; serviceAccounts?: boolean; enabled?: boolean }
+export interface EmulatorUser { password: string; enabled?: boolean }
+
+export interface KeycloakOptions {
+  realm?: string;
+  legacyAuthPrefix?: boolean;
+  /** Access-token lifespan in seconds, default 300; fractional allowed (see accessToken() on how exp is set). */
+  lifespan?: number;
+  tokenType?: string;
+  clients?: Record<string, EmulatorClient>;
+  users?: Record<string, EmulatorUser>;
+  refreshLifespan?: number;
+}
+
+export interface KeycloakEmulator {
+  root: string;
+  realm: string;
+  issuer: string;
+  tokenUrl: string;
+  jwksUrl: string;
+  discoveryUrl: string;
+  requests: RecordedRequest[];
+  readonly tokenRequests: number;
+  issued: string[];
+  publicJwk: JWK;
+  setFault(f: Fault | null): void;
+  setLifespan(seconds: number): void;
+  setClientSecret(clientId: string, secret: string): void;
+  revoke(token: string): void;
+  /** Checks signature, issuer, expiry and revocation; resolves the claims or null. */
+  verify(token: string): Promise<JWTPayload | null>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CLIENTS: Record<string, EmulatorClient> = { 'test-client': { secret: 'test-secret' } };
+export const DEFAULT_USERS: Record<string, EmulatorUser> = { alice: { password: 'alice-pass' } };
+
+const INVALID_CLIENT = 'Invalid client or Invalid client credentials';
+const SCOPE = 'profile email';
+
+interface RefreshRecord { clientId: string; username: string; userId: string; session: string; exp: number }
+
+class KeycloakError extends Error {
+  constructor(readonly status: number, readonly error: string, readonly description: string) {
+    super(description);
+  }
+}
+
+/** RFC 6749 §2.3.1 / application/x-www-form-urlencoded decoding of one Basic credential part. */
+function formDecode(part: string): string {
+  return decodeURIComponent(part.replace(/\+/g, ' '));
+}
+
+function parseBasic(header: string | undefined): { id: string; secret: string } | null {
+  const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m?.[1]) return null;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  try {
+    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  } catch {
+    return null;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, noStore = true): void {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+  };
+  if (noStore) {
+    headers['Cache-Control'] = 'no-store';
+    headers['Pragma'] = 'no-cache';
+  }
+  res.writeHead(status, headers).end(text);
+}
+
+export async function startKeycloak(opts: KeycloakOptions = {}): Promise<KeycloakEmulator> {
+  const realm = opts.realm ?? 'test-realm';
+  const prefix = opts.legacyAuthPrefix ? '/auth' : '';
+  let lifespan = opts.lifespan ?? 300;
+  const refreshLifespan = opts.refreshLifespan ?? 1800;
+  const tokenType = opts.tokenType ?? 'Bearer';
+  const clients = new Map(Object.entries(structuredClone(opts.clients ?? DEFAULT_CLIENTS)));
+  const users = new Map(Object.entries(opts.users ?? DEFAULT_USERS));
+
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const pub = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(pub);
+  const publicJwk: JWK = { kid, kty: pub.kty, alg: 'RS256', use: 'sig', n: pub.n, e: pub.e };
+  const jwks = createLocalJWKSet({ keys: [publicJwk] });
+  const refreshKey = randomBytes(64); // Keycloak signs refresh tokens with an HS512 realm secret
+
+  const subjects = new Map<string, string>(); // username or service-account name -> stable uuid
+  const subjectOf = (name: string): string => {
+    let id = subjects.get(name);
+    if (!id) subjects.set(name, (id = randomUUID()));
+    return id;
+  };
+  const refreshTokens = new Map<string, RefreshRecord>();
+  const revoked = new Set<string>();
+  const requests: RecordedRequest[] = [];
+  const issued: string[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let fault: Fault | null = null;
+  let tokenRequests = 0;
+  let root = '';
+  let issuer = '';
+
+  const realmPath = `${prefix}/realms/${realm}`;
+  const tokenPath = `${realmPath}/protocol/openid-connect/token`;
+  const certsPath = `${realmPath}/protocol/openid-connect/certs`;
+  const discoveryPath = `${realmPath}/.well-known/openid-configuration`;
+
+  /**
+   * exp: integer lifespans give exp = iat + lifespan exactly, like Keycloak. Fractional lifespans
+   * (test-only, e.g. 2.5) give exp = ceil(now + lifespan), so the JWT never expires before
+   * `expires_in` (which is reported as the raw lifespan) has elapsed.
+   */
+  async function accessToken(clientId: string, username: string, serviceAccount: boolean, session?: string): Promise<string> {
+    const nowSec = Date.now() / 1000;
+    const iat = Math.floor(nowSec);
+    const exp = Number.isInteger(lifespan) ? iat + lifespan : Math.ceil(nowSec + lifespan);
+    const claims: JWTPayload & Record<string, unknown> = {
+      exp, iat, jti: randomUUID(), iss: issuer, aud: 'account', sub: subjectOf(username), typ: 'Bearer', azp: clientId,
+    };
+    if (session) Object.assign(claims, { sid: session, session_state: session });
+    Object.assign(claims, {
+      acr: '1',
+      realm_access: { roles: [`default-roles-${realm}`, 'offline_access', 'uma_authorization'] },
+      resource_access: { account: { roles: ['manage-account', 'manage-account-links', 'view-profile'] } },
+      scope: SCOPE,
+    });
+    if (serviceAccount) Object.assign(claims, { clientHost: '127.0.0.1', clientId, clientAddress: '127.0.0.1' });
+    Object.assign(claims, { email_verified: false, preferred_username: username });
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey);
+    issued.push(token);
+    return token;
+  }
+
+  async function refreshToken(rec: Omit<RefreshRecord, 'exp'>): Promise<string> {
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + refreshLifespan;
+    const token = await new SignJWT({
+      exp, iat, jti: randomUUID(), iss: issuer, aud: issuer, sub: rec.userId, typ: 'Refresh', azp: rec.clientId,
+      sid: rec.session, session_state: rec.session, scope: SCOPE,
+    }).setProtectedHeader({ alg: 'HS512', typ: 'JWT' }).sign(refreshKey);
+    refreshTokens.set(token, { ...rec, exp });
+    issued.push(token);
+    return token;
+  }
+
+  function authenticateClient(form: URLSearchParams, headers: IncomingHttpHeaders): string {
+    const basic = parseBasic(headers.authorization);
+    if (headers.authorization !== undefined && !basic && !form.has('client_id')) {
+      // Keycloak answers an unreadable Authorization header with a bare Basic challenge.
+      throw new KeycloakError(401, '', '');
+    }
+    // Keycloak reads the Basic header first, then lets each form value override it.
+    const id = form.get('client_id') ?? basic?.id;
+    const secret = form.get('client_secret') ?? basic?.secret;
+    if (!id) throw new KeycloakError(400, 'invalid_client', 'Missing client_id parameter');
+    const client = clients.get(id);
+    if (!client || client.enabled === false) throw new KeycloakError(401, 'invalid_client', INVALID_CLIENT);
+    if (secret !== client.secret) throw new KeycloakError(401, 'unauthorized_client', INVALID_CLIENT);
+    return id;
+  }
+
+  async function grant(form: URLSearchParams, headers: IncomingHttpHeaders): Promise<Record<string, unknown>> {
+    const grantType = form.get('grant_type');
+    if (!grantType) throw new KeycloakError(400, 'invalid_request', 'Missing form parameter: grant_type');
+    if (!['client_credentials', 'password', 'refresh_token'].includes(grantType)) {
+      throw new KeycloakError(400, 'unsupported_grant_type', 'Unsupported grant_type');
+    }
+    const clientId = authenticateClient(form, headers);
+    if (grantType === 'client_credentials') {
+      if (clients.get(clientId)?.serviceAccounts === false) {
+        throw new KeycloakError(401, 'unauthorized_client', 'Client not enabled to retrieve service account');
+      }
+      const access = await accessToken(clientId, `service-account-${clientId}`, true);
+      return {
+        access_token: access, expires_in: lifespan, refresh_expires_in: 0, token_type: tokenType,
+        'not-before-policy': 0, scope: SCOPE,
+      };
+    }
+    let rec: Omit<RefreshRecord, 'exp'>;
+    if (grantType === 'password') {
+      const username = form.get('username') ?? '';
+      const user = users.get(username);
+      if (!user) throw new KeycloakError(400, 'invalid_grant', 'Invalid user credentials');
+      if (user.enabled === false) throw new KeycloakError(400, 'invalid_grant', 'Account disabled');
+      if (form.get('password') !== user.password) throw new KeycloakError(401, 'invalid_grant', 'Invalid user credentials');
+      rec = { clientId, username, userId: subjectOf(username), session: randomUUID() };
+    } else {
+      const presented = form.get('refresh_token') ?? '';
+      const found = refreshTokens.get(presented);
+      if (!found || found.exp <= Date.now() / 1000 || revoked.has(presented)) {
+        throw new KeycloakError(400, 'invalid_grant', 'Token is not active');
+      }
+      if (found.clientId !== clientId) {
+        throw new KeycloakError(400, 'invalid_grant', "Invalid refresh token. Token client and authorized client don't match");
+      }
+      if (users.get(found.username)?.enabled === false) throw new KeycloakError(400, 'invalid_grant', 'User disabled');
+      rec = { clientId, username: found.username, userId: found.userId, session: found.session };
+    }
+    const access = await accessToken(clientId, rec.username, false, rec.session);
+    const refresh = await refreshToken(rec);
+    return {
+      access_token: access, expires_in: lifespan, refresh_expires_in: refreshLifespan, refresh_token: refresh,
+      token_type: tokenType, 'not-before-policy': 0, session_state: rec.session, scope: SCOPE,
+    };
+  }
+
+  function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
+      timers.add(t);
+    });
+  }
+
+  async function token(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+    tokenRequests++;
+    const f = fault;
+    if (f) {
+      if (f.times !== undefined && --f.times <= 0) fault = null;
+      switch (f.kind) {
+        case 'down':
+          req.socket.destroy();
+          return;
+        case 'delay':
+          await delay(f.ms);
+          break;
+        case 'status': {
+          const type = f.contentType ?? (f.body.trimStart().startsWith('{') ? 'application/json' : 'text/html;charset=utf-8');
+          res.writeHead(f.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(f.body) }).end(f.body);
+          return;
+        }
+        case 'garbage': {
+          const text = '<html><body>Proxy error: upstream sent garbage</body></html>';
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
+          return;
+        }
+        case 'no-token':
+          sendJson(res, 200, { expires_in: lifespan, token_type: tokenType, 'not-before-policy': 0, scope: SCOPE });
+          return;
+      }
+    }
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    const form = type === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : new URLSearchParams();
+    try {
+      sendJson(res, 200, await grant(form, req.headers));
+    } catch (err) {
+      if (!(err instanceof KeycloakError)) throw err;
+      if (err.error === '') {
+        res.writeHead(err.status, { 'WWW-Authenticate': `Basic realm="${realm}"`, 'Content-Length': 0 }).end();
+        return;
+      }
+      sendJson(res, err.status, { error: err.error, error_description: err.description });
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const method = req.method ?? 'GET';
+    requests.push({ method, url: req.url ?? '/', headers: req.headers, body, time: Date.now() });
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const m = new RegExp(`^${prefix}/realms/([^/]+)(/.*)?$`).exec(path);
+    if (!m) {
+      sendJson(res, 404, { error: 'Unable to find matching target resource method' }, false);
+    } else if (m[1] !== realm) {
+      sendJson(res, 404, { error: 'Realm does not exist' }, false);
+    } else if (path === tokenPath) {
+      if (method !== 'POST') sendJson(res, 405, { error: 'HTTP 405 Method Not Allowed' }, false);
+      else await token(req, res, body);
+    } else if (path === certsPath && method === 'GET') {
+      sendJson(res, 200, { keys: [publicJwk] }, false);
+    } else if (path === discoveryPath && method === 'GET') {
+      const oidc = `${issuer}/protocol/openid-connect`;
+      sendJson(res, 200, {
+        issuer,
+        authorization_endpoint: `${oidc}/auth`,
+        token_endpoint: `${oidc}/token`,
+        introspection_endpoint: `${oidc}/token/introspect`,
+        userinfo_endpoint: `${oidc}/userinfo`,
+        end_session_endpoint: `${oidc}/logout`,
+        jwks_uri: `${oidc}/certs`,
+        grant_types_supported: ['authorization_code', 'implicit', 'refresh_token', 'password', 'client_credentials'],
+        response_types_supported: ['code', 'none', 'id_token', 'token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
+        subject_types_supported: ['public', 'pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth', 'client_secret_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['PS384', 'ES384', 'RS384', 'HS256', 'HS512', 'ES256', 'RS256', 'HS384', 'ES512', 'PS256', 'PS512', 'RS512'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      }, false);
+    } else {
+      sendJson(res, 404, { error: 'Unable to find matching target resource method' }, false);
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: 'unknown_error' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  root = `http://127.0.0.1:${port}${prefix}`;
+  issuer = `${root}/realms/${realm}`;
+
+  return {
+    root,
+    realm,
+    issuer,
+    tokenUrl: `${issuer}/protocol/openid-connect/token`,
+    jwksUrl: `${issuer}/protocol/openid-connect/certs`,
+    discoveryUrl: `${issuer}/.well-known/openid-configuration`,
+    requests,
+    get tokenRequests() { return tokenRequests; },
+    issued,
+    publicJwk,
+    setFault(f) { fault = f ? { ...f } : null; },
+    setLifespan(seconds) { lifespan = seconds; },
+    setClientSecret(clientId, secret) {
+      const existing = clients.get(clientId);
+      clients.set(clientId, existing ? { ...existing, secret } : { secret });
+    },
+    revoke(t) { revoked.add(t); },
+    async verify(t) {
+      if (revoked.has(t)) return null;
+      try {
+        const { payload } = await jwtVerify(t, jwks, { issuer, algorithms: ['RS256'] });
+        return payload;
+      } catch {
+        return null;
+      }
+    },
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/** Decodes a JWT's claims without verifying it (test convenience). */
+export function claimsOf(token: string): JWTPayload {
+  return decodeJwt(token);
+}
