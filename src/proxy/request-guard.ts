@@ -4,18 +4,19 @@ import { ProxyError } from '../errors.js'
 /** Segments that, once decoded (even more than once), would move up or across a path. */
 function isDangerousSegment (raw: string): string | undefined {
   let s = raw
-  for (let i = 0; i < 3; i++) {
+  // i counts the decodes done so far: the checks also run on the result of the last one.
+  for (let i = 0; ; i++) {
     if (s === '.' || s === '..') return 'a dot segment'
     if (s.includes('/') || s.includes('\\')) return 'an encoded slash or backslash'
     if (s.includes('\0')) return 'a NUL byte'
     if (!s.includes('%')) return undefined
+    if (i === 3) return 'too many layers of percent-encoding'
     try {
       s = decodeURIComponent(s)
     } catch {
       return 'invalid percent-encoding'
     }
   }
-  return s.includes('%') ? 'too many layers of percent-encoding' : undefined
 }
 
 /** Throws BAD_REQUEST for a request target that is not a plain origin-form path. */
