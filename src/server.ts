@@ -10,7 +10,8 @@ import { buildAdmin } from './observability/health.js'
 import { createLogger, quietRequests } from './observability/logger.js'
 import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
 import { registerBodyHandling } from './proxy/body.js'
-import { registerErrorHandling } from './proxy/error-handler.js'
+import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
+import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
 import { checkRequestTarget } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
@@ -45,9 +46,6 @@ export interface BuildOptions {
   random?: () => number
 }
 
-const CONNECT_REFUSAL = 'HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\nconnection: close\r\n\r\n' +
-  JSON.stringify(new ProxyError('BAD_REQUEST', 'CONNECT is not supported: tokenproxy is not an open proxy').toProblem())
-
 function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -55,6 +53,9 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
     forceCloseConnections: 'idle',
     requestTimeout: 0,
     routerOptions: { maxParamLength: 8192 },
+    // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
+    clientErrorHandler: refuseClientError,
+    frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
   })
   app.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
   app.decorateRequest('tp', null)
@@ -74,8 +75,10 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const metrics = createMetrics()
   const upstreams = Object.values(config.upstreams)
   const used = [...new Set(upstreams.map((u) => u.credential))]
-  const tokens = new TokenManager({
-    credentials: Object.values(config.credentials).map((c) => ({ credential: createCredential(c), timeoutSeconds: c.timeout })),
+  // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
+  const deps = { tokenFor: async (name: string) => (await tokens.get(name)).token }
+  const tokens: TokenManager = new TokenManager({
+    credentials: Object.values(config.credentials).map((c) => ({ credential: createCredential(c, deps), timeoutSeconds: c.timeout })),
     refresh: config.refresh,
     logger,
     metrics,
@@ -83,19 +86,19 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     now: opts.now,
     random: opts.random,
   })
-  const deps = { tokens, metrics }
+  const routeDeps = { tokens, metrics }
   const listeners: Listener[] = []
 
   const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
   if (prefixed.length > 0) {
     const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
-    for (const u of prefixed) await registerUpstream(app, u, u.prefix, deps)
+    for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
     listeners.push({ name: 'listen', app, ...config.listen })
   }
   for (const u of upstreams) {
     if (u.port === undefined) continue
     const app = proxyApp(logger, metrics, [])
-    await registerUpstream(app, u, '', deps)
+    await registerUpstream(app, u, '', routeDeps)
     listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
   }
   listeners.push({ name: 'admin', app: buildAdmin({ tokens, metrics, usedCredentials: used, logger }), ...config.admin })
@@ -122,9 +125,11 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
         for (const l of listeners) l.app.server.closeAllConnections()
       }, graceMs)
       force.unref()
+      // A keep-alive connection whose in-flight response ends during shutdown must close, not idle out the grace.
+      for (const l of listeners) l.app.server.keepAliveTimeout = 1
       await Promise.all(listeners.map((l) => l.app.close()))
       clearTimeout(force)
-      tokens.close()
+      await tokens.close()
       if (started) logger.info('tokenproxy stopped')
     },
   }

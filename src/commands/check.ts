@@ -2,8 +2,20 @@
 import type { Config, CredentialConfig } from '../config/types.js'
 
 function describeCredential (c: CredentialConfig): string {
-  const parts = [`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, secret ${c.clientSecret?.describe() ?? 'none'})`]
-  if (c.scope !== undefined) parts.push(`scope "${c.scope}"`)
+  const parts: string[] = []
+  switch (c.type) {
+    case 'keycloak':
+      parts.push(`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, ${c.clientAuth === 'private_key_jwt' ? `key ${c.privateKey?.describe()}` : `secret ${c.clientSecret?.describe() ?? 'none'}`})`)
+      if (c.username !== undefined) parts.push(`user ${c.username} (password ${c.password?.describe()})`)
+      if (c.scope !== undefined) parts.push(`scope "${c.scope}"`)
+      break
+    case 'regards':
+      parts.push(`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`, `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`)
+      break
+    case 'waltid-wallet':
+      parts.push(`${c.type} keycloak login`, c.keycloak === undefined ? `user ${c.username} (password ${c.password?.describe()})` : `with the token of credential ${c.keycloak}`)
+      break
+  }
   return `${parts.join(', ')}\n      token URL ${c.tokenUrl}`
 }
 

@@ -9,8 +9,16 @@ export interface TokenReport { raw: string, text: string }
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
   if (cfg === undefined) throw new RangeError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`)
-  const credential = createCredential(cfg)
+  // A chained credential gets its Keycloak token directly, without a token manager.
+  const deps = {
+    tokenFor: async (other: string): Promise<string> => {
+      const c = config.credentials[other]!
+      return (await createCredential(c, deps).fetchToken(AbortSignal.timeout(c.timeout * 1000))).accessToken
+    },
+  }
+  const credential = createCredential(cfg, deps)
   const issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
+  await credential.close?.()
   const receivedAt = now()
   const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
   if (issued.expiresIn !== undefined) lines.push(`expires_in ${issued.expiresIn}s`)

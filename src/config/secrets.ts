@@ -44,7 +44,9 @@ export function resolveSecret (raw: unknown, env: NodeJS.ProcessEnv): Secret | s
   if (keys[0] === 'file') {
     if (typeof obj.file !== 'string' || obj.file === '') return 'file: must be a non-empty path'
     try {
-      return new Secret(readFileSync(obj.file, 'utf8').replace(/\r?\n$/, ''), { kind: 'file', path: obj.file })
+      const value = readFileSync(obj.file, 'utf8').replace(/\r?\n$/, '')
+      if (value === '') return `file: ${obj.file} is empty`
+      return new Secret(value, { kind: 'file', path: obj.file })
     } catch (err) {
       return `file: cannot read ${obj.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`
     }
@@ -52,5 +54,6 @@ export function resolveSecret (raw: unknown, env: NodeJS.ProcessEnv): Secret | s
   if (typeof obj.env !== 'string' || obj.env === '') return 'env: must be a variable name'
   const value = env[obj.env]
   if (value === undefined) return `env: variable ${obj.env} is not set`
+  if (value === '') return `env: variable ${obj.env} is empty`
   return new Secret(value, { kind: 'env', name: obj.env })
 }

@@ -37,7 +37,27 @@ export interface KeycloakCredential extends CredentialBase {
   alg?: string
 }
 
-export type CredentialConfig = KeycloakCredential
+export interface RegardsCredential extends CredentialBase {
+  type: 'regards'
+  tenant: string
+  client: { id: string, secret: Secret }
+  username: string
+  password: Secret
+  /** `json` (REGARDS V2, 2024+) or `form` (V1 servers read query/form parameters). */
+  format: 'json' | 'form'
+}
+
+export interface WaltidWalletCredential extends CredentialBase {
+  type: 'waltid-wallet'
+  /** The wallet-api root; routes live under {url}/wallet-api. */
+  url: string
+  username?: string
+  password?: Secret
+  /** Log in with this keycloak credential's access token instead of a password. */
+  keycloak?: string
+}
+
+export type CredentialConfig = KeycloakCredential | RegardsCredential | WaltidWalletCredential
 
 export interface UpstreamConfig {
   name: string

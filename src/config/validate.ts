@@ -1,6 +1,6 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
 import { Checker } from './checker.js'
-import { readCredential } from './credential-schemas.js'
+import { checkCredentialLinks, readCredential } from './credential-schemas.js'
 import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
@@ -41,9 +41,10 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
   return clean
 }
 
-function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): UpstreamConfig | undefined {
+/** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
+function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
   const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'insecureHttp'])
-  if (obj === undefined) return undefined
+  if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
   const credential = c.string(obj, 'credential', path, { required: true })
@@ -54,8 +55,8 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   const port = c.port(obj, 'port', path)
   if (obj.prefix === undefined && obj.port === undefined) c.add(path, 'needs a prefix (on listen) or a port (dedicated listener), or both')
   const timeout = c.number(obj, 'timeout', path, { default: 30, above: 0, max: 3600 })!
-  if (target === undefined || credential === undefined || credentials[credential] === undefined) return undefined
-  return { name, target, credential, prefix, port, timeout, insecureHttp }
+  if (target === undefined || credential === undefined || credentials[credential] === undefined) return { prefix, port }
+  return { u: { name, target, credential, prefix, port, timeout, insecureHttp }, prefix, port }
 }
 
 export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
@@ -80,6 +81,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
     const cred = readCredential(c, raw, `credentials.${name}`, name)
     if (cred) credentials[name] = cred
   }
+  checkCredentialLinks(c, credentials, credentialNames)
 
   const upstreams: Record<string, UpstreamConfig> = {}
   const prefixes = new Map<string, string>()
@@ -88,19 +90,18 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   ports.set(listen.port, 'listen.port')
   for (const [name, raw] of named(c, root.upstreams, 'upstreams')) {
     const path = `upstreams.${name}`
-    const u = upstream(c, raw, path, name, credentials, credentialNames)
-    if (u === undefined) continue
-    if (u.prefix !== undefined) {
-      const other = prefixes.get(u.prefix.toLowerCase())
-      if (other !== undefined) c.add(`${path}.prefix`, `${u.prefix} is already used by ${other}`)
-      prefixes.set(u.prefix.toLowerCase(), path)
+    const { u, prefix, port } = upstream(c, raw, path, name, credentials, credentialNames)
+    if (prefix !== undefined) {
+      const other = prefixes.get(prefix.toLowerCase())
+      if (other !== undefined) c.add(`${path}.prefix`, `${prefix} is already used by ${other}`)
+      prefixes.set(prefix.toLowerCase(), path)
     }
-    if (u.port !== undefined && u.port !== 0) {
-      const other = ports.get(u.port)
-      if (other !== undefined) c.add(`${path}.port`, `${u.port} is already used by ${other}`)
-      ports.set(u.port, `${path}.port`)
+    if (port !== undefined && port !== 0) {
+      const other = ports.get(port)
+      if (other !== undefined) c.add(`${path}.port`, `${port} is already used by ${other}`)
+      ports.set(port, `${path}.port`)
     }
-    upstreams[name] = u
+    if (u !== undefined) upstreams[name] = u
   }
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config = {

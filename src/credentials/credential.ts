@@ -13,4 +13,11 @@ export interface Credential {
   readonly tokenUrl: string
   /** One token request; must honour `signal` (the token-request timeout). */
   fetchToken (signal: AbortSignal): Promise<IssuedToken>
+  /** Best-effort cleanup when tokenproxy stops (a wallet logout, say). */
+  close? (): Promise<void>
+}
+
+/** What a credential may ask of the others: a chained login uses another credential's token. */
+export interface CredentialDeps {
+  tokenFor (name: string): Promise<string>
 }

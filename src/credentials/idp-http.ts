@@ -15,7 +15,8 @@ export interface IdpAnswer {
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4 })
 
 export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<IdpAnswer> {
-  const res = await request(url, { method: 'POST', headers, body, signal, dispatcher: agent, maxRedirections: 0 } as Parameters<typeof request>[1])
+  // undici's request() never follows redirects: a token endpoint that redirects is answered as is.
+  const res = await request(url, { method: 'POST', headers, body, signal, dispatcher: agent })
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of res.body) {

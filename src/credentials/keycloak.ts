@@ -1,31 +1,63 @@
-// Keycloak: OAuth 2.0 token endpoint, form-encoded body, client_secret_post or client_secret_basic.
+// Keycloak: OAuth 2.0 token endpoint, form-encoded body; client_credentials, or password with refresh.
 import type { KeycloakCredential } from '../config/types.js'
+import { applyClientAuth } from './client-auth.js'
 import type { Credential, IssuedToken } from './credential.js'
-import { basicAuth, postToIdp } from './idp-http.js'
-import { parseOAuthAnswer } from './token-response.js'
+import { postToIdp } from './idp-http.js'
+import { TokenRequestError } from './token-error.js'
+import { parseOAuthAnswer, readExpiresIn } from './token-response.js'
 
-export function keycloakCredential (cfg: KeycloakCredential): Credential {
+/** Refresh a little before Keycloak's refresh_expires_in runs out, not at the last second. */
+const REFRESH_MARGIN_MS = 5000
+
+interface RefreshState { token: string, expiresAt: number }
+
+export function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.now): Credential {
+  let refresh: RefreshState | undefined
+
+  async function tokenRequest (params: Record<string, string>, signal: AbortSignal): Promise<IssuedToken> {
+    const form = new URLSearchParams(params)
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    }
+    await applyClientAuth(cfg, form, headers)
+    if (cfg.scope !== undefined) form.set('scope', cfg.scope)
+    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal)
+    const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
+    // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
+    if (typeof body.refresh_token === 'string' && body.refresh_token !== '') {
+      const life = readExpiresIn(body.refresh_expires_in)
+      refresh = { token: body.refresh_token, expiresAt: life === undefined || life <= 0 ? Infinity : now() + life * 1000 }
+    } else {
+      refresh = undefined
+    }
+    return { accessToken, expiresIn }
+  }
+
+  function login (signal: AbortSignal): Promise<IssuedToken> {
+    if (cfg.grant === 'password') {
+      return tokenRequest({ grant_type: 'password', username: cfg.username!, password: cfg.password!.reveal() }, signal)
+    }
+    return tokenRequest({ grant_type: 'client_credentials' }, signal)
+  }
+
   return {
     name: cfg.name,
     type: cfg.type,
     tokenUrl: cfg.tokenUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
-      const form = new URLSearchParams({ grant_type: cfg.grant })
-      const headers: Record<string, string> = {
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
+      const r = refresh
+      if (r === undefined || now() >= r.expiresAt - REFRESH_MARGIN_MS) return await login(signal)
+      try {
+        return await tokenRequest({ grant_type: 'refresh_token', refresh_token: r.token }, signal)
+      } catch (err) {
+        // "Token is not active", "Session not active": the session is gone, log in again.
+        if (err instanceof TokenRequestError && err.info.error === 'invalid_grant') {
+          refresh = undefined
+          return await login(signal)
+        }
+        throw err
       }
-      const secret = cfg.clientSecret?.reveal() ?? ''
-      if (cfg.clientAuth === 'client_secret_basic') {
-        headers.authorization = basicAuth(cfg.clientId, secret)
-      } else {
-        form.set('client_id', cfg.clientId)
-        form.set('client_secret', secret)
-      }
-      if (cfg.scope !== undefined) form.set('scope', cfg.scope)
-      const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal)
-      const { accessToken, expiresIn } = parseOAuthAnswer(answer, 'Keycloak')
-      return { accessToken, expiresIn }
     },
   }
 }

@@ -43,18 +43,23 @@ export function readExpiresIn (v: unknown): number | undefined {
   return Math.min(n, MAX_EXPIRES_IN)
 }
 
-/** The access token from an OAuth 2.0 token response (RFC 6749 §5.1). */
-export function readAccessToken (body: Record<string, unknown>, service: string): string {
-  const token = body.access_token
+/** A token from a service's answer, checked to be safe to put in a header. */
+export function checkToken (token: unknown, service: string, field: string, status: number): string {
   if (typeof token !== 'string' || token === '') {
-    throw new TokenRequestError(`${service} answered 2xx without an access_token`, { outcome: 'error', error: 'no_access_token' })
+    throw new TokenRequestError(`${service} answered ${status} without ${field}`, { outcome: 'error', status, error: 'no_access_token' })
   }
   if (!TOKEN_CHARS.test(token)) {
-    throw new TokenRequestError(`${service} answered an access_token with characters not allowed in a header`, { outcome: 'error', error: 'bad_access_token' })
+    throw new TokenRequestError(`${service} answered ${field} with characters not allowed in a header`, { outcome: 'error', status, error: 'bad_access_token' })
   }
+  return token
+}
+
+/** The access token from an OAuth 2.0 token response (RFC 6749 §5.1). */
+export function readAccessToken (body: Record<string, unknown>, service: string, status: number): string {
+  const token = checkToken(body.access_token, service, 'an access_token', status)
   const type = body.token_type
   if (type !== undefined && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
-    throw new TokenRequestError(`${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`, { outcome: 'error', error: 'unsupported_token_type' })
+    throw new TokenRequestError(`${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`, { outcome: 'error', status, error: 'unsupported_token_type' })
   }
   return token
 }
@@ -80,5 +85,5 @@ export function parseOAuthAnswer (answer: IdpAnswer, service: string): IssuedTok
   if (body === undefined) {
     throw new TokenRequestError(`${service} answered ${answer.status} with ${describeBody(answer)}`, { outcome: 'error', status: answer.status, error: 'bad_response' })
   }
-  return { accessToken: readAccessToken(body, service), expiresIn: readExpiresIn(body.expires_in), body }
+  return { accessToken: readAccessToken(body, service, answer.status), expiresIn: readExpiresIn(body.expires_in), body }
 }

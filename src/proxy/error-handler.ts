@@ -5,11 +5,13 @@ import { PROBLEM_CONTENT_TYPE, ProxyError } from '../errors.js'
 /** Path only: the query may carry secrets of the client's own, and is not ours to echo. */
 const pathOf = (url: string): string => url.split('?', 1)[0]!.slice(0, 256)
 
-function sendProblem (reply: FastifyReply, err: ProxyError, request: FastifyRequest): void {
+export function sendProblem (reply: FastifyReply, err: ProxyError, request: FastifyRequest): void {
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return
   }
+  // Headers copied from an upstream answer (a 401 being replayed, say) must not leak into the problem.
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
   reply.code(err.status).header('content-type', PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store')
     .send(JSON.stringify(err.toProblem(pathOf(request.url))))

@@ -52,7 +52,8 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
   async function replay (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): Promise<void> {
     const ctx = request.tp!
     const refused = ctx.token!
-    tokens.invalidate(upstream.credential, refused.token)
+    // A fresh token refused again means the upstream objects to something else: keep it.
+    if (!ctx.replayed) tokens.invalidate(upstream.credential, refused.token)
     if (ctx.replayed || !rewindBody(request)) {
       reply.send(res.stream)
       return
@@ -60,12 +61,7 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     ctx.replayed = true
     res.stream.resume()
     metrics.authRetries.inc({ upstream: upstream.name })
-    try {
-      ctx.token = await tokens.get(upstream.credential)
-    } catch (err) {
-      reply.removeHeader('www-authenticate')
-      throw err
-    }
+    ctx.token = await tokens.get(upstream.credential)
     for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
     request.log.debug({ upstream: upstream.name, refused: refused.fingerprint, fresh: ctx.token.fingerprint }, 'replaying after upstream 401')
     send(request, reply)
@@ -89,6 +85,8 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       return reply.from(dest, options as Parameters<FastifyReply['from']>[1])
     },
     replyOptions: {
+      // reply-from would silently retry a GET that got 503 up to 10 times; the upstream's answer goes back as is.
+      retryDelay: () => null,
       rewriteRequestHeaders (request, headers) {
         return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token)
       },

@@ -15,5 +15,6 @@ export function backoffDelay (failures: number, outcome: TokenOutcome, opts: Bac
   const base = outcome === 'rejected'
     ? opts.maxMs
     : Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(failures - 1, 30))
-  return Math.round(base * (1 + opts.jitter * (2 * random() - 1)))
+  // Jitter never takes a delay past the maximum: "1 s doubling to 60 s" means 60 s at most.
+  return Math.min(opts.maxMs, Math.round(base * (1 + opts.jitter * (2 * random() - 1))))
 }

@@ -8,6 +8,9 @@ import type { Metrics } from '../observability/metrics.js'
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
 
+/** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
+const MAX_TIMER_MS = 24 * 3600 * 1000
+
 export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
 
 export interface LastError extends TokenErrorInfo { message: string, at: string }
@@ -117,10 +120,11 @@ export class TokenManager {
     return true
   }
 
-  /** Stops timers and cancels fetches in flight. */
-  close (): void {
+  /** Stops timers, cancels fetches in flight, and lets each credential clean up (wallet logout). */
+  async close (): Promise<void> {
     this.#closing.abort()
     for (const e of this.#entries.values()) clearTimeout(e.timer)
+    await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close?.()))
   }
 
   #entry (name: string): Entry {
@@ -149,10 +153,12 @@ export class TokenManager {
     const err = e.lastError
     const wait = e.nextAttemptAt === undefined ? 1 : Math.max(1, Math.ceil((e.nextAttemptAt - this.#now()) / 1000))
     const why = err === undefined ? 'no token has been obtained yet' : err.message
+    // `error` and `error_description` are the identity service's own words, so only when it answered.
+    const answered = err?.status !== undefined
     return new ProxyError('TOKEN_UNAVAILABLE', `no usable access token for credential "${name}": ${why}`, {
       credential: name,
-      ...(err?.error === undefined ? {} : { error: err.error }),
-      ...(err?.description === undefined ? {} : { error_description: err.description }),
+      ...(answered && err.error !== undefined ? { error: err.error } : {}),
+      ...(answered && err.description !== undefined ? { error_description: err.description } : {}),
     }, { retryAfter: wait })
   }
 
@@ -168,8 +174,19 @@ export class TokenManager {
   #schedule (e: Entry, delayMs: number): void {
     clearTimeout(e.timer)
     if (this.#closing.signal.aborted) return
-    e.nextAttemptAt = this.#now() + delayMs
-    e.timer = setTimeout(() => { void this.#fetchNow(e) }, delayMs)
+    const dueAt = this.#now() + delayMs
+    e.nextAttemptAt = dueAt
+    // Node fires timers longer than 2^31-1 ms (24.8 days) at once; a 30-day wallet session needs more.
+    const wake = (): void => {
+      const left = dueAt - this.#now()
+      if (left > 0) {
+        e.timer = setTimeout(wake, Math.min(left, MAX_TIMER_MS))
+        e.timer.unref()
+      } else {
+        void this.#fetchNow(e)
+      }
+    }
+    e.timer = setTimeout(wake, Math.min(delayMs, MAX_TIMER_MS))
     e.timer.unref()
   }
 
@@ -220,8 +237,8 @@ export class TokenManager {
         credential: name, outcome: err.outcome, status: err.info.status, error: err.info.error, failures: e.failures,
         retryInS: Math.round(delay / 100) / 10, currentTokenValidS: still === undefined ? 0 : Math.round((still.expiresAt - this.#now()) / 1000),
       }
-      if (err.outcome === 'rejected') this.#log.error(fields, `credential rejected by the identity service: ${err.message}`)
-      else this.#log.warn(fields, `token request failed: ${err.message}`)
+      if (err.outcome === 'rejected') this.#log.error(fields, `credential "${name}" rejected by the identity service: ${err.message}`)
+      else this.#log.warn(fields, `token request for credential "${name}" failed: ${err.message}`)
       this.#schedule(e, delay)
       return undefined
     } finally {

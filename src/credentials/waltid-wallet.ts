@@ -1,0 +1,74 @@
+// walt.id wallet-api: Keycloak login (password, or another credential's token) -> wallet session JWT.
+import type { WaltidWalletCredential } from '../config/types.js'
+import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
+import { postToIdp, type IdpAnswer } from './idp-http.js'
+import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
+import { checkToken, clean, describeBody, parseJson } from './token-response.js'
+
+/** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
+export const LOGIN_LIMIT = { max: 20, windowMs: 60_000 }
+
+/** Failed logins: 500 with Keycloak's 401 in `message` today, 400 before late 2024; 429 rate limited. */
+function walletError (answer: IdpAnswer): TokenRequestError {
+  const body = parseJson(answer)
+  const message = clean(body?.message)
+  let info: TokenErrorInfo
+  if (answer.status === 429) {
+    info = { outcome: 'error', status: 429, error: 'rate_limited', description: message }
+  } else {
+    const refused = (answer.status >= 400 && answer.status < 500) || /\b401\b|unauthorized|invalid (user )?credentials/i.test(message ?? '')
+    info = { outcome: refused ? 'rejected' : 'error', status: answer.status, error: refused ? 'login_failed' : clean(body?.id, 80) ?? 'login_error', description: message }
+  }
+  const what = message ?? describeBody(answer)
+  return new TokenRequestError(`wallet login answered ${answer.status}: ${what}`, info)
+}
+
+export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: CredentialDeps, limit = LOGIN_LIMIT): Credential {
+  const loginUrl = `${cfg.url}/wallet-api/auth/keycloak/login`
+  const attempts: number[] = []
+  let session: { token: string, keycloakUserId: unknown } | undefined
+
+  async function keycloakToken (name: string): Promise<string> {
+    try {
+      return await deps.tokenFor(name)
+    } catch (err) {
+      throw new TokenRequestError(`cannot log in to the wallet: keycloak credential "${name}" has no token (${(err as Error).message})`, { outcome: 'error', error: 'keycloak_token_unavailable' }, { cause: err })
+    }
+  }
+
+  return {
+    name: cfg.name,
+    type: cfg.type,
+    tokenUrl: loginUrl,
+    async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
+      const now = Date.now()
+      while (attempts.length > 0 && attempts[0]! <= now - limit.windowMs) attempts.shift()
+      if (attempts.length >= limit.max) {
+        throw new TokenRequestError(`not logging in: ${attempts.length} wallet logins in the last ${limit.windowMs / 1000}s already (the wallet allows 30 per minute per user)`, { outcome: 'error', error: 'login_rate_limited' })
+      }
+      const body: Record<string, string> = { type: 'keycloak' }
+      if (cfg.username !== undefined) body.username = cfg.username
+      if (cfg.keycloak !== undefined) body.token = await keycloakToken(cfg.keycloak)
+      else body.password = cfg.password!.reveal()
+      attempts.push(now)
+      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal)
+      if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
+      const json = parseJson(answer)
+      if (json === undefined) {
+        throw new TokenRequestError(`wallet login answered ${answer.status} with ${describeBody(answer)}`, { outcome: 'error', status: answer.status, error: 'bad_response' })
+      }
+      const token = checkToken(json.token, 'the wallet login', 'a token', answer.status)
+      session = { token, keycloakUserId: json.keycloakUserId }
+      // No expires_in: the session JWT's exp rules (30 days in the shipped wallet config).
+      return { accessToken: token }
+    },
+    async close (): Promise<void> {
+      if (session === undefined) return
+      const { token, keycloakUserId } = session
+      session = undefined
+      // Logout answers 200 always and does not revoke the session token; best effort, short.
+      await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), AbortSignal.timeout(2000))
+        .catch(() => undefined)
+    },
+  }
+}
