@@ -1,6 +1,7 @@
 // A bare node:http token endpoint on loopback whose answer each test scripts byte for byte.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { registerTokensSentBy } from './leak-registry.js'
 
 export interface RawRequest { method: string, url: string, headers: IncomingHttpHeaders, body: string }
 
@@ -23,6 +24,7 @@ export async function startRawIdp (handler: RawHandler): Promise<RawIdp> {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8')
       requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body })
+      registerTokensSentBy(res)
       handler(req, res, body)
     })
   })

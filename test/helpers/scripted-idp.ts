@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SignJWT, type JWTPayload } from 'jose'
+import { registerTokensIn } from './leak-registry.js'
 
 /** One answer: a JSON body (status 200 unless given), or `down` (the socket is destroyed, no answer). */
 export type ScriptedAnswer = { status?: number, body: unknown } | 'down'
@@ -54,6 +55,7 @@ export async function startScriptedIdp (script: Script): Promise<ScriptedIdp> {
           return
         }
         const text = JSON.stringify(answer.body)
+        registerTokensIn(answer.body)
         rec.answer = answer.body
         rec.answeredAt = Date.now()
         res.writeHead(answer.status ?? 200, {

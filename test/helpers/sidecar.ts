@@ -1,4 +1,4 @@
-// Starts a real sidecar on loopback port 0 with logs captured in memory; closes it with the test.
+// Starts a real sidecar on loopback port 0 with logs captured in memory, scanned for leaks and closed with the test.
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { Test } from 'tap'
@@ -6,6 +6,9 @@ import { stringify } from 'yaml'
 import { parseConfig } from '../../src/config/load.js'
 import { REDACT_PATHS } from '../../src/observability/logger.js'
 import { buildServer, type BuildOptions, type Sidecar } from '../../src/server.js'
+import { captureErrorBodies, type ErrorBody } from './leak-capture.js'
+import { registerConfigSecrets } from './leak-registry.js'
+import { guardAgainstLeaks } from './leak-scan.js'
 
 /** Every log line the sidecar wrote, as text and as parsed objects. */
 export class LogCapture extends Writable {
@@ -31,6 +34,8 @@ export interface Running {
   admin: string
   addresses: Record<string, string>
   logs: LogCapture
+  /** Every error response (status >= 400) its listeners sent, head and body. */
+  errorBodies: ErrorBody[]
 }
 
 /** Fast backoff for tests: 100 ms doubling to 1 s. */
@@ -46,9 +51,18 @@ export async function startSidecar (t: Test, doc: Record<string, unknown>, opts:
   const logs = new LogCapture()
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, logs)
   const sidecar = await buildServer(config, { backoff: FAST_BACKOFF, ...opts, logger })
-  t.teardown(() => sidecar.close(1000))
+  // Every test's sidecar is scanned for the tokens the peers issued and the secrets in its config.
+  registerConfigSecrets(config)
+  const running: Running = { sidecar, url: '', admin: '', addresses: sidecar.addresses, logs, errorBodies: captureErrorBodies(sidecar.listeners) }
+  const afterClose = guardAgainstLeaks(t, running)
+  t.teardown(async () => {
+    await sidecar.close(1000)
+    afterClose()
+  })
   const addresses = await sidecar.start()
-  return { sidecar, url: addresses.listen ?? '', admin: addresses.admin!, addresses, logs }
+  running.url = addresses.listen ?? ''
+  running.admin = addresses.admin!
+  return running
 }
 
 /** Resolves when `check` is true, polling every 20 ms; rejects after `ms`. */

@@ -1,31 +1,17 @@
 // Keycloak token-endpoint emulator on loopback: reproduces the answers documented in /work/shared/PROTOCOLS.md.
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   SignJWT, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, jwtVerify,
   createLocalJWKSet, type JWK, type JWTPayload,
 } from 'jose';
+import {
+  FaultSwitch, NO_STORE, PeerTimers, issuedList, listenPeer, parseBasic, realmUrls, recordRequest, sendJson,
+  type Fault, type RealmUrls, type RecordedRequest,
+} from './peer-kit.js';
 
-/** One request as it reached the emulator (any path, any method). */
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  time: number;
-}
-
-/**
- * Token-endpoint fault. Faults only affect POSTs to the token endpoint (discovery and JWKS keep
- * working). `times` (extension): apply to the next N token requests, then clear itself.
- */
-export type Fault =
-  | { kind: 'down'; times?: number }
-  | { kind: 'delay'; ms: number; times?: number }
-  | { kind: 'status'; status: number; body: string; contentType?: string; times?: number }
-  | { kind: 'garbage'; times?: number }
-  | { kind: 'no-token'; times?: number };
+/** Faults only affect POSTs to the token endpoint (discovery and JWKS keep working). */
+export type { Fault, RecordedRequest } from './peer-kit.js';
 
 export interface EmulatorClient { secret: string; serviceAccounts?: boolean; enabled?: boolean }
 export interface EmulatorUser { password: string; enabled?: boolean }
@@ -41,13 +27,7 @@ export interface KeycloakOptions {
   refreshLifespan?: number;
 }
 
-export interface KeycloakEmulator {
-  root: string;
-  realm: string;
-  issuer: string;
-  tokenUrl: string;
-  jwksUrl: string;
-  discoveryUrl: string;
+export interface KeycloakEmulator extends RealmUrls {
   requests: RecordedRequest[];
   readonly tokenRequests: number;
   issued: string[];
@@ -75,46 +55,6 @@ class KeycloakError extends Error {
   }
 }
 
-/** RFC 6749 §2.3.1 / application/x-www-form-urlencoded decoding of one Basic credential part. */
-function formDecode(part: string): string {
-  return decodeURIComponent(part.replace(/\+/g, ' '));
-}
-
-function parseBasic(header: string | undefined): { id: string; secret: string } | null {
-  const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m?.[1]) return null;
-  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
-  try {
-    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-  } catch {
-    return null;
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, noStore = true): void {
-  const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-  };
-  if (noStore) {
-    headers['Cache-Control'] = 'no-store';
-    headers['Pragma'] = 'no-cache';
-  }
-  res.writeHead(status, headers).end(text);
-}
-
 export async function startKeycloak(opts: KeycloakOptions = {}): Promise<KeycloakEmulator> {
   const realm = opts.realm ?? 'test-realm';
   const prefix = opts.legacyAuthPrefix ? '/auth' : '';
@@ -140,11 +80,10 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   const refreshTokens = new Map<string, RefreshRecord>();
   const revoked = new Set<string>();
   const requests: RecordedRequest[] = [];
-  const issued: string[] = [];
-  const timers = new Set<NodeJS.Timeout>();
-  let fault: Fault | null = null;
+  const issued = issuedList('keycloak-emulator token');
+  const timers = new PeerTimers();
+  const faults = new FaultSwitch(timers);
   let tokenRequests = 0;
-  let root = '';
   let issuer = '';
 
   const realmPath = `${prefix}/realms/${realm}`;
@@ -191,7 +130,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
   }
 
   function authenticateClient(form: URLSearchParams, headers: IncomingHttpHeaders): string {
-    const basic = parseBasic(headers.authorization);
+    const basic = parseBasic(headers.authorization, { formDecoded: true });
     if (headers.authorization !== undefined && !basic && !form.has('client_id')) {
       // Keycloak answers an unreadable Authorization header with a bare Basic challenge.
       throw new KeycloakError(401, '', '');
@@ -251,69 +190,39 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     };
   }
 
-  function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
-      timers.add(t);
-    });
-  }
-
   async function token(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
     tokenRequests++;
-    const f = fault;
-    if (f) {
-      if (f.times !== undefined && --f.times <= 0) fault = null;
-      switch (f.kind) {
-        case 'down':
-          req.socket.destroy();
-          return;
-        case 'delay':
-          await delay(f.ms);
-          break;
-        case 'status': {
-          const type = f.contentType ?? (f.body.trimStart().startsWith('{') ? 'application/json' : 'text/html;charset=utf-8');
-          res.writeHead(f.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(f.body) }).end(f.body);
-          return;
-        }
-        case 'garbage': {
-          const text = '<html><body>Proxy error: upstream sent garbage</body></html>';
-          res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
-          return;
-        }
-        case 'no-token':
-          sendJson(res, 200, { expires_in: lifespan, token_type: tokenType, 'not-before-policy': 0, scope: SCOPE });
-          return;
-      }
-    }
+    const noToken = (): void => sendJson(res, 200, { expires_in: lifespan, token_type: tokenType, 'not-before-policy': 0, scope: SCOPE }, NO_STORE);
+    if (await faults.apply(req, res, noToken)) return;
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     const form = type === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : new URLSearchParams();
     try {
-      sendJson(res, 200, await grant(form, req.headers));
+      sendJson(res, 200, await grant(form, req.headers), NO_STORE);
     } catch (err) {
       if (!(err instanceof KeycloakError)) throw err;
       if (err.error === '') {
         res.writeHead(err.status, { 'WWW-Authenticate': `Basic realm="${realm}"`, 'Content-Length': 0 }).end();
         return;
       }
-      sendJson(res, err.status, { error: err.error, error_description: err.description });
+      sendJson(res, err.status, { error: err.error, error_description: err.description }, NO_STORE);
     }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    const method = req.method ?? 'GET';
-    requests.push({ method, url: req.url ?? '/', headers: req.headers, body, time: Date.now() });
+    const rec = await recordRequest(req);
+    requests.push(rec);
+    const { method, body } = rec;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const m = new RegExp(`^${prefix}/realms/([^/]+)(/.*)?$`).exec(path);
     if (!m) {
-      sendJson(res, 404, { error: 'Unable to find matching target resource method' }, false);
+      sendJson(res, 404, { error: 'Unable to find matching target resource method' });
     } else if (m[1] !== realm) {
-      sendJson(res, 404, { error: 'Realm does not exist' }, false);
+      sendJson(res, 404, { error: 'Realm does not exist' });
     } else if (path === tokenPath) {
-      if (method !== 'POST') sendJson(res, 405, { error: 'HTTP 405 Method Not Allowed' }, false);
+      if (method !== 'POST') sendJson(res, 405, { error: 'HTTP 405 Method Not Allowed' });
       else await token(req, res, body);
     } else if (path === certsPath && method === 'GET') {
-      sendJson(res, 200, { keys: [publicJwk] }, false);
+      sendJson(res, 200, { keys: [publicJwk] });
     } else if (path === discoveryPath && method === 'GET') {
       const oidc = `${issuer}/protocol/openid-connect`;
       sendJson(res, 200, {
@@ -331,35 +240,23 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
         token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth', 'client_secret_jwt'],
         token_endpoint_auth_signing_alg_values_supported: ['PS384', 'ES384', 'RS384', 'HS256', 'HS512', 'ES256', 'RS256', 'HS384', 'ES512', 'PS256', 'PS512', 'RS512'],
         scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      }, false);
+      });
     } else {
-      sendJson(res, 404, { error: 'Unable to find matching target resource method' }, false);
+      sendJson(res, 404, { error: 'Unable to find matching target resource method' });
     }
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) sendJson(res, 500, { error: 'unknown_error' });
-      else res.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  root = `http://127.0.0.1:${port}${prefix}`;
-  issuer = `${root}/realms/${realm}`;
+  const server = await listenPeer(handle, (_req, res) => sendJson(res, 500, { error: 'unknown_error' }, NO_STORE), timers);
+  const urls = realmUrls(server.origin, prefix, realm);
+  issuer = urls.issuer;
 
   return {
-    root,
-    realm,
-    issuer,
-    tokenUrl: `${issuer}/protocol/openid-connect/token`,
-    jwksUrl: `${issuer}/protocol/openid-connect/certs`,
-    discoveryUrl: `${issuer}/.well-known/openid-configuration`,
+    ...urls,
     requests,
     get tokenRequests() { return tokenRequests; },
     issued,
     publicJwk,
-    setFault(f) { fault = f ? { ...f } : null; },
+    setFault(f) { faults.set(f); },
     setLifespan(seconds) { lifespan = seconds; },
     setClientSecret(clientId, secret) {
       const existing = clients.get(clientId);
@@ -375,13 +272,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
         return null;
       }
     },
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    close: server.close,
   };
 }
 

@@ -1,15 +1,14 @@
 // Certified OIDC server (panva's oidc-provider) mounted on Keycloak's realm paths, for client_credentials tests.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload,
 } from 'jose';
+import {
+  FaultSwitch, PeerTimers, issuedList, listenPeer, realmUrls, sendJson, type Fault, type RealmUrls,
+} from './peer-kit.js';
 
 /** Faults applied by the wrapper server to token-endpoint POSTs only. */
-export type OidcFault =
-  | { kind: 'down'; times?: number }
-  | { kind: 'delay'; ms: number; times?: number }
-  | { kind: 'status'; status: number; body: string; contentType?: string; times?: number };
+export type OidcFault = Extract<Fault, { kind: 'down' | 'delay' | 'status' }>;
 
 export interface OidcClientConfig {
   client_id: string;
@@ -27,13 +26,7 @@ export interface OidcKeycloakOptions {
   accessTokenTtl?: number;
 }
 
-export interface OidcKeycloak {
-  root: string;
-  realm: string;
-  issuer: string;
-  tokenUrl: string;
-  jwksUrl: string;
-  discoveryUrl: string;
+export interface OidcKeycloak extends RealmUrls {
   /** Resource indicator every client_credentials token is issued for (its `aud` is 'account'). */
   resource: string;
   readonly tokenRequests: number;
@@ -118,42 +111,25 @@ export async function startOidcKeycloak(opts: OidcKeycloakOptions): Promise<Oidc
   const signingJwk: JWK = { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
   const localJwks = createLocalJWKSet({ keys: [{ ...pub, kid, alg: 'RS256', use: 'sig' }] });
 
-  const issued: string[] = [];
+  const issued = issuedList('oidc-keycloak token');
   const errors: Error[] = [];
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new PeerTimers();
+  const faults = new FaultSwitch<OidcFault>(timers);
   let tokenRequests = 0;
   let successes = 0;
   let failures = 0;
-  let fault: OidcFault | null = null;
   let handler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
-
-  const delay = (ms: number): Promise<void> => new Promise((resolve) => {
-    const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
-    timers.add(t);
-  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     if (req.method === 'POST' && path === tokenPath) {
       tokenRequests++;
-      const f = fault;
-      if (f) {
-        if (f.times !== undefined && --f.times <= 0) fault = null;
-        if (f.kind === 'down') { req.socket.destroy(); return; }
-        if (f.kind === 'status') {
-          const type = f.contentType ?? (f.body.trimStart().startsWith('{') ? 'application/json' : 'text/html;charset=utf-8');
-          req.resume();
-          res.writeHead(f.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(f.body) }).end(f.body);
-          return;
-        }
-        await delay(f.ms);
-      }
+      if (await faults.apply(req, res)) return;
     }
     if (!handler || (path !== issuerPath && !path.startsWith(`${issuerPath}/`))) {
       req.resume();
-      const text = JSON.stringify({ error: 'Realm does not exist' });
-      res.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
+      sendJson(res, 404, { error: 'Realm does not exist' });
       return;
     }
     // Mount: the provider routes on req.url and derives its mount path from originalUrl.
@@ -162,13 +138,9 @@ export async function startOidcKeycloak(opts: OidcKeycloakOptions): Promise<Oidc
     await handler(req, res);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => { if (!res.headersSent) res.writeHead(500).end(); else res.destroy(); });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const root = `http://127.0.0.1:${port}${prefix}`;
-  const issuer = `${root}/realms/${realm}`;
+  const server = await listenPeer(handle, (_req, res) => { res.writeHead(500).end(); }, timers);
+  const urls = realmUrls(server.origin, prefix, realm);
+  const { issuer } = urls;
 
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(),
@@ -226,29 +198,18 @@ export async function startOidcKeycloak(opts: OidcKeycloakOptions): Promise<Oidc
   handler = provider.callback();
 
   return {
-    root,
-    realm,
-    issuer,
-    tokenUrl: `${issuer}/protocol/openid-connect/token`,
-    jwksUrl: `${issuer}/protocol/openid-connect/certs`,
-    discoveryUrl: `${issuer}/.well-known/openid-configuration`,
+    ...urls,
     resource: OIDC_RESOURCE,
     get tokenRequests() { return tokenRequests; },
     get successes() { return successes; },
     get failures() { return failures; },
     issued,
     errors,
-    setFault(f) { fault = f ? { ...f } : null; },
+    setFault(f) { faults.set(f); },
     async verifyAccessToken(token) {
       const { payload } = await jwtVerify(token, localJwks, { issuer, audience: 'account', algorithms: ['RS256'] });
       return payload;
     },
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    close: server.close,
   };
 }

@@ -1,13 +1,14 @@
 // REGARDS rs-authentication emulator on loopback, plus a REGARDS-service stand-in on the same server.
 // Reproduces the answers documented in /work/shared/PROTOCOLS.md ("REGARDS rs-authentication").
 // Where PROTOCOLS.md is silent the choice is marked ASSUMPTION (unconfirmed against a real server).
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
-import type { Fault, RecordedRequest } from './keycloak-emulator.js';
+import {
+  FaultSwitch, NO_STORE, PeerTimers, issuedList, listenPeer, parseBasic, recordRequest, sendJson, type Fault, type RecordedRequest,
+} from './peer-kit.js';
 
-export type { Fault, RecordedRequest } from './keycloak-emulator.js';
+export type { Fault, RecordedRequest } from './peer-kit.js';
 
 export type RegardsVersion = 'v2' | 'v1';
 
@@ -80,36 +81,6 @@ function accessDenied(user: string, code: string): Record<string, unknown> {
   return { detailMessage: `Access denied for user ${user}`, additionalInformation: { error: code } };
 }
 
-/** Spring's Basic parsing: plain base64 of `id:secret`, split at the first colon, no form-decoding. */
-function parseBasic(header: string | undefined): { id: string; secret: string } | null {
-  const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m?.[1]) return null;
-  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return null;
-  return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    ...extra,
-  }).end(text);
-}
-
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
-
 function mediaType(headers: IncomingHttpHeaders): string {
   return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
@@ -125,10 +96,10 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
 
   const requests: RecordedRequest[] = [];
   const serviceRequests: RecordedRequest[] = [];
-  const issued: string[] = [];
+  const issued = issuedList('regards-emulator token');
   const issuedSet = new Set<string>();
-  const timers = new Set<NodeJS.Timeout>();
-  let fault: Fault | null = null;
+  const timers = new PeerTimers();
+  const faults = new FaultSwitch(timers);
   let tokenRequests = 0;
 
   async function verify(token: string): Promise<JWTPayload | null> {
@@ -179,7 +150,8 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
   }
 
   async function grant(req: IncomingMessage, url: URL, body: string): Promise<Record<string, unknown>> {
-    const basic = parseBasic(req.headers.authorization);
+    // Spring's Basic parsing: split at the first colon, no form-decoding.
+    const basic = parseBasic(req.headers.authorization, { formDecoded: false });
     if (!basic || basic.id !== client.id || basic.secret !== client.secret) {
       throw new RegardsError(401, springError(401, 'Unauthorized', TOKEN_PATH), { 'WWW-Authenticate': 'Basic realm="oauth2/client"' });
     }
@@ -214,42 +186,12 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
     return { token_type: 'bearer', tenant, scope: tenant, role, sub: email, email, access_token: access, expires_in: expiresIn };
   }
 
-  function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
-      timers.add(t);
-    });
-  }
-
   async function token(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
     tokenRequests++;
-    const f = fault;
-    if (f) {
-      if (f.times !== undefined && --f.times <= 0) fault = null;
-      switch (f.kind) {
-        case 'down':
-          req.socket.destroy();
-          return;
-        case 'delay':
-          await delay(f.ms);
-          break;
-        case 'status': {
-          const type = f.contentType ?? (f.body.trimStart().startsWith('{') ? 'application/json' : 'text/html;charset=utf-8');
-          res.writeHead(f.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(f.body) }).end(f.body);
-          return;
-        }
-        case 'garbage': {
-          const text = '<html><body>Proxy error: upstream sent garbage</body></html>';
-          res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
-          return;
-        }
-        case 'no-token':
-          sendJson(res, 200, {
-            token_type: 'bearer', tenant, scope: tenant, role: 'REGISTERED_USER', sub: 'user', email: 'user', expires_in: expiresIn,
-          }, NO_STORE);
-          return;
-      }
-    }
+    const noToken = (): void => sendJson(res, 200, {
+      token_type: 'bearer', tenant, scope: tenant, role: 'REGISTERED_USER', sub: 'user', email: 'user', expires_in: expiresIn,
+    }, NO_STORE);
+    if (await faults.apply(req, res, noToken)) return;
     try {
       sendJson(res, 200, await grant(req, url, body), NO_STORE);
     } catch (err) {
@@ -273,12 +215,11 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    const rec: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body, time: Date.now() };
+    const rec = await recordRequest(req);
     requests.push(rec);
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === TOKEN_PATH) {
-      await token(req, res, url, body);
+      await token(req, res, url, rec.body);
     } else if (SERVICE_PATH.test(url.pathname)) {
       serviceRequests.push(rec);
       await service(req, res, url.pathname);
@@ -287,15 +228,8 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
     }
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) sendJson(res, 500, springError(500, 'Internal Server Error', req.url ?? '/'));
-      else res.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const root = `http://127.0.0.1:${port}`;
+  const server = await listenPeer(handle, (req, res) => sendJson(res, 500, springError(500, 'Internal Server Error', req.url ?? '/')), timers);
+  const root = server.origin;
 
   return {
     root,
@@ -307,19 +241,13 @@ export async function startRegards(opts: RegardsOptions = {}): Promise<RegardsEm
     get tokenRequests() { return tokenRequests; },
     serviceRequests,
     issued,
-    setFault(f) { fault = f ? { ...f } : null; },
+    setFault(f) { faults.set(f); },
     setPassword(user, password) {
       const existing = users.get(user);
       users.set(user, existing ? { ...existing, password } : { password });
     },
     setExpiresIn(seconds) { expiresIn = seconds; },
     verify,
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    close: server.close,
   };
 }

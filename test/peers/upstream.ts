@@ -1,7 +1,7 @@
 // Recording loopback upstream with switchable misbehaviours; bodies are hashed while streaming, never buffered.
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { PeerTimers, listenPeer } from './peer-kit.js';
 
 export const BODY_TEXT_LIMIT = 64 * 1024;
 const CHUNK = 64 * 1024;
@@ -90,7 +90,7 @@ function streamBig(res: ServerResponse, bytes: number): void {
 
 export async function startUpstream(opts: { handler?: UpstreamHandler } = {}): Promise<Upstream> {
   const requests: RecordedUpstreamRequest[] = [];
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new PeerTimers();
   let mode: UpstreamMode = { kind: 'echo' };
   let rejectBudget: number | undefined;
   let rejections = 0;
@@ -112,11 +112,9 @@ export async function startUpstream(opts: { handler?: UpstreamHandler } = {}): P
         break;
       }
       case 'delay-headers': {
-        const t = setTimeout(() => {
-          timers.delete(t);
+        void timers.delay(m.ms).then(() => {
           if (!res.destroyed) (opts.handler ?? echo)(req, res, rec);
-        }, m.ms);
-        timers.add(t);
+        });
         return;
       }
       case 'reset':
@@ -136,7 +134,7 @@ export async function startUpstream(opts: { handler?: UpstreamHandler } = {}): P
     (opts.handler ?? echo)(req, res, rec);
   }
 
-  const server = createServer((req, res) => {
+  const server = await listenPeer((req, res) => {
     const rec: RecordedUpstreamRequest = {
       method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders,
       bodyBytes: 0, bodySha256: '', bodyText: '', complete: false, time: Date.now(),
@@ -161,24 +159,16 @@ export async function startUpstream(opts: { handler?: UpstreamHandler } = {}): P
       respond(req, res, rec);
     });
     req.on('error', () => { /* client aborted: rec stays incomplete */ });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  }, (_req, res) => { res.writeHead(500).end(); }, timers);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.origin,
     requests,
     get rejections() { return rejections; },
     setMode(next) {
       mode = next;
       rejectBudget = next.kind === 'reject' ? next.times : undefined;
     },
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    close: server.close,
   };
 }

@@ -1,13 +1,14 @@
 // walt.id wallet-api emulator on loopback (Keycloak login flavour): reproduces the answers documented
 // in /work/shared/PROTOCOLS.md ("walt.id wallet API"). Choices PROTOCOLS.md does not settle are
 // marked ASSUMPTION (unconfirmed against a real wallet).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
-import type { Fault, RecordedRequest } from './keycloak-emulator.js';
+import {
+  FaultSwitch, PeerTimers, issuedList, listenPeer, recordRequest, sendJson, type Fault, type RecordedRequest,
+} from './peer-kit.js';
 
-export type { Fault, RecordedRequest } from './keycloak-emulator.js';
+export type { Fault, RecordedRequest } from './peer-kit.js';
 
 export type LoginKind = 'password' | 'token' | 'username+token';
 
@@ -89,20 +90,6 @@ const THIRTY_DAYS = 30 * 24 * 3600;
 
 class LoginFailure extends Error {}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...extra }).end(text);
-}
-
 /** walt.id's StatusPages error body (Ktor exception handler). */
 function exceptionBody(status: number, statusText: string, id: string, message: string): Record<string, unknown> {
   return { exception: true, id, status: statusText, code: String(status), message };
@@ -127,13 +114,14 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
   const logins: WalletLogin[] = [];
   const logouts: Array<Record<string, unknown>> = [];
   const protectedRequests: ProtectedRequest[] = [];
-  const issued: string[] = [];
-  const timers = new Set<NodeJS.Timeout>();
+  const issued = issuedList('waltid-emulator session token');
+  const clientTokens = issuedList('waltid-emulator client token');
+  const timers = new PeerTimers();
+  const faults = new FaultSwitch(timers);
   const accounts = new Map<string, string>(); // account key (username) -> stable account uuid
   const keycloakIds = new Map<string, string>(); // account key -> Keycloak user id (sub)
   const windows = new Map<string, { start: number; count: number }>();
   let rejected: Set<string> | 'all' | null = null;
-  let fault: Fault | null = null;
   let loginRequests = 0;
 
   const idOf = (map: Map<string, string>, key: string): string => {
@@ -188,44 +176,9 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
     return token;
   }
 
-  function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
-      timers.add(t);
-    });
-  }
-
-  /** Applies the login fault; true when the response has been dealt with. */
-  async function applyFault(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const f = fault;
-    if (!f) return false;
-    if (f.times !== undefined && --f.times <= 0) fault = null;
-    switch (f.kind) {
-      case 'down':
-        req.socket.destroy();
-        return true;
-      case 'delay':
-        await delay(f.ms);
-        return false;
-      case 'status': {
-        const type = f.contentType ?? (f.body.trimStart().startsWith('{') ? 'application/json' : 'text/html;charset=utf-8');
-        res.writeHead(f.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(f.body) }).end(f.body);
-        return true;
-      }
-      case 'garbage': {
-        const text = '<html><body>Proxy error: upstream sent garbage</body></html>';
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
-        return true;
-      }
-      case 'no-token':
-        sendJson(res, 200, { id: randomUUID(), keycloakUserId: randomUUID() });
-        return true;
-    }
-  }
-
   async function login(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
     loginRequests++;
-    if (await applyFault(req, res)) return;
+    if (await faults.apply(req, res, () => sendJson(res, 200, { id: randomUUID(), keycloakUserId: randomUUID() }))) return;
     // ASSUMPTION: unreadable body (not JSON, not an object, no/unsupported `type`, no usable
     // credential combination) → 400 in the StatusPages shape; PROTOCOLS.md only gives the status.
     const unreadable = (): void => sendJson(res, 400, exceptionBody(400, 'Bad Request', 'BadRequestException',
@@ -309,9 +262,9 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    const method = req.method ?? 'GET';
-    requests.push({ method, url: req.url ?? '/', headers: req.headers, body, time: Date.now() });
+    const rec = await recordRequest(req);
+    requests.push(rec);
+    const { method, body } = rec;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (LOGIN_PATHS.has(path) || path === LOGOUT_PATH) {
       if (method !== 'POST') {
@@ -334,6 +287,7 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
         iss: kc?.issuer ?? 'http://keycloak.invalid/realms/waltid', azp: 'waltid_backend', typ: 'Bearer',
         iat: nowSec, exp: nowSec + 300, jti: randomUUID(),
       }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(clientTokenKey);
+      clientTokens.push(text);
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
     } else if (path.startsWith(`${WALLET_PREFIX}/`)) {
       await protectedRoute(req, res, path);
@@ -342,15 +296,10 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
     }
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, exceptionBody(500, 'Internal Server Error', 'RuntimeException', String(err)));
-      else res.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const root = `http://127.0.0.1:${port}`;
+  const server = await listenPeer(handle, (_req, res, err) => {
+    sendJson(res, 500, exceptionBody(500, 'Internal Server Error', 'RuntimeException', String(err)));
+  }, timers);
+  const root = server.origin;
 
   return {
     root,
@@ -365,15 +314,9 @@ export async function startWallet(opts: WalletOptions = {}): Promise<WalletEmula
     protectedRequests,
     issued,
     rejectTokens(tokens) { rejected = tokens; }, // a Set is kept by reference: later additions count
-    setFault(f) { fault = f ? { ...f } : null; },
+    setFault(f) { faults.set(f); },
     setPassword(username, password) { users.set(username, { password }); },
     verify: verifySession,
-    async close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    close: server.close,
   };
 }
