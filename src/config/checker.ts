@@ -1,4 +1,5 @@
 // Small typed readers for raw config values that collect every problem instead of throwing.
+import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { resolveSecret, type Secret } from './secrets.js'
 
@@ -113,5 +114,40 @@ export class Checker {
       return undefined
     }
     return s
+  }
+
+  /**
+   * A private CA bundle (`{ file: PATH }` or `{ env: NAME }`, read by the secret reader though it
+   * is not secret): PEM text with at least one certificate, every one of them parseable.
+   */
+  ca (obj: Raw, key: string, path: string): string | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null || v === '') return undefined
+    const p = at(path, key)
+    if (typeof v === 'string') {
+      this.add(p, 'must be { file: PATH } or { env: NAME } holding PEM certificates')
+      return undefined
+    }
+    const s = resolveSecret(v, this.env)
+    if (typeof s === 'string') {
+      this.add(p, s)
+      return undefined
+    }
+    const where = `the CA ${s.describe()}`
+    const pem = s.reveal()
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []
+    if (blocks.length === 0) {
+      this.add(p, `${where} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+      return undefined
+    }
+    for (const [i, block] of blocks.entries()) {
+      try {
+        new X509Certificate(block)
+      } catch {
+        this.add(p, `${where}: certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate`)
+        return undefined
+      }
+    }
+    return pem
   }
 }

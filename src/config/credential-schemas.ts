@@ -146,6 +146,10 @@ export function readCredential (c: Checker, raw: unknown, path: string, name: st
     c.add(`${path}.type`, type === undefined ? `is required (one of ${CREDENTIAL_TYPES.join(', ')})` : `${JSON.stringify(type)} is not one of ${CREDENTIAL_TYPES.join(', ')}`)
     return undefined
   }
-  const obj = c.object(raw, path, schema.keys)
-  return obj === undefined ? undefined : schema.read(c, obj, path, name)
+  // Every type takes `ca` (a private CA for the identity service's TLS).
+  const obj = c.object(raw, path, [...schema.keys, 'ca'])
+  if (obj === undefined) return undefined
+  const cred = schema.read(c, obj, path, name)
+  const ca = c.ca(obj, 'ca', path)
+  return cred === undefined || ca === undefined ? cred : { ...cred, ca }
 }

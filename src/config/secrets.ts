@@ -14,6 +14,8 @@ export class Secret {
   }
 
   reveal (): string { return this.#value }
+  /** A rotated value (the file behind a `{ file }` secret changed); see tokens/secret-watch.ts. */
+  update (value: string): void { this.#value = value }
   toString (): string { return '[secret]' }
   toJSON (): string { return '[secret]' }
   [Symbol.for('nodejs.util.inspect.custom')] (): string { return '[secret]' }
@@ -25,6 +27,11 @@ export class Secret {
       default: return 'inline'
     }
   }
+}
+
+/** A secret file's value as tokenproxy uses it: one trailing newline trimmed. */
+export function secretFileValue (text: string): string {
+  return text.replace(/\r?\n$/, '')
 }
 
 /**
@@ -44,7 +51,7 @@ export function resolveSecret (raw: unknown, env: NodeJS.ProcessEnv): Secret | s
   if (keys[0] === 'file') {
     if (typeof obj.file !== 'string' || obj.file === '') return 'file: must be a non-empty path'
     try {
-      const value = readFileSync(obj.file, 'utf8').replace(/\r?\n$/, '')
+      const value = secretFileValue(readFileSync(obj.file, 'utf8'))
       if (value === '') return `file: ${obj.file} is empty`
       return new Secret(value, { kind: 'file', path: obj.file })
     } catch (err) {

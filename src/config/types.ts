@@ -19,6 +19,8 @@ interface CredentialBase {
   /** Seconds allowed for one token request. */
   timeout: number
   insecureHttp: boolean
+  /** PEM certificates trusted for the identity service's TLS instead of the system CAs. */
+  ca?: string
 }
 
 export type ClientAuth = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
@@ -68,6 +70,8 @@ export interface UpstreamConfig {
   /** Seconds to wait for the upstream's response headers. */
   timeout: number
   insecureHttp: boolean
+  /** PEM certificates trusted for the upstream's TLS instead of the system CAs. */
+  ca?: string
 }
 
 export interface Config {

@@ -43,7 +43,7 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
 
 /** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
 function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
-  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'insecureHttp'])
+  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'insecureHttp', 'ca'])
   if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
@@ -55,8 +55,9 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   const port = c.port(obj, 'port', path)
   if (obj.prefix === undefined && obj.port === undefined) c.add(path, 'needs a prefix (on listen) or a port (dedicated listener), or both')
   const timeout = c.number(obj, 'timeout', path, { default: 30, above: 0, max: 3600 })!
+  const ca = c.ca(obj, 'ca', path)
   if (target === undefined || credential === undefined || credentials[credential] === undefined) return { prefix, port }
-  return { u: { name, target, credential, prefix, port, timeout, insecureHttp }, prefix, port }
+  return { u: { name, target, credential, prefix, port, timeout, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
 export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {

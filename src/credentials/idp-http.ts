@@ -1,5 +1,6 @@
-// HTTP to identity services: one keep-alive agent, a timeout via AbortSignal, a cap on what is read.
-import { Agent, request } from 'undici'
+// HTTP to identity services: keep-alive agents (one per private CA), a timeout via AbortSignal, a cap on what is read.
+import { Agent, request, type Dispatcher } from 'undici'
+import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
 export const MAX_ANSWER_BYTES = 1024 * 1024
@@ -12,11 +13,34 @@ export interface IdpAnswer {
   truncated: boolean
 }
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4 })
+const AGENT_OPTIONS = { keepAliveTimeout: 30_000, connections: 4 }
+const shared = new Agent(AGENT_OPTIONS)
 
-export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<IdpAnswer> {
-  // undici's request() never follows redirects: a token endpoint that redirects is answered as is.
-  const res = await request(url, { method: 'POST', headers, body, signal, dispatcher: agent })
+/**
+ * The dispatcher for one credential: the shared agent (system CAs), or a dedicated one that
+ * trusts only `ca` (PEM) when the credential names a private CA. Certificates are always verified.
+ */
+export function idpDispatcher (ca?: string): Dispatcher {
+  return ca === undefined ? shared : new Agent({ ...AGENT_OPTIONS, connect: { ca, rejectUnauthorized: true } })
+}
+
+/** OpenSSL's verdicts on a peer certificate (Node puts them in `code`). */
+const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
+
+export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher = shared): Promise<IdpAnswer> {
+  let res: Dispatcher.ResponseData
+  try {
+    // undici's request() never follows redirects: a token endpoint that redirects is answered as is.
+    res = await request(url, { method: 'POST', headers, body, signal, dispatcher })
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && CERT_ERROR.test(code)) {
+      throw new TokenRequestError(
+        `TLS certificate of ${new URL(url).host} not trusted: ${code} (${(err as Error).message}); for a private CA set ca: { file: PATH } on the credential`,
+        { outcome: 'error', error: code }, { cause: err })
+    }
+    throw err
+  }
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of res.body) {

@@ -2,7 +2,7 @@
 import type { KeycloakCredential } from '../config/types.js'
 import { applyClientAuth } from './client-auth.js'
 import type { Credential, IssuedToken } from './credential.js'
-import { postToIdp } from './idp-http.js'
+import { idpDispatcher, postToIdp } from './idp-http.js'
 import { TokenRequestError } from './token-error.js'
 import { parseOAuthAnswer, readExpiresIn } from './token-response.js'
 
@@ -13,6 +13,7 @@ interface RefreshState { token: string, expiresAt: number }
 
 export function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.now): Credential {
   let refresh: RefreshState | undefined
+  const dispatcher = idpDispatcher(cfg.ca)
 
   async function tokenRequest (params: Record<string, string>, signal: AbortSignal): Promise<IssuedToken> {
     const form = new URLSearchParams(params)
@@ -22,7 +23,7 @@ export function keycloakCredential (cfg: KeycloakCredential, now: () => number =
     }
     await applyClientAuth(cfg, form, headers)
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
-    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal)
+    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
     if (typeof body.refresh_token === 'string' && body.refresh_token !== '') {

@@ -1,7 +1,7 @@
 // REGARDS rs-authentication: password grant, HTTP Basic client auth, tenant as ?scope=, JSON body (V2).
 import type { RegardsCredential } from '../config/types.js'
 import type { Credential, IssuedToken } from './credential.js'
-import { postToIdp, type IdpAnswer } from './idp-http.js'
+import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError } from './token-error.js'
 import { clean, describeBody, parseJson, readAccessToken, readExpiresIn } from './token-response.js'
 
@@ -21,6 +21,7 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
   const url = `${cfg.tokenUrl}?scope=${encodeURIComponent(cfg.tenant)}`
+  const dispatcher = idpDispatcher(cfg.ca)
   return {
     name: cfg.name,
     type: cfg.type,
@@ -40,7 +41,7 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
         headers['content-type'] = 'application/json'
         body = JSON.stringify(params)
       }
-      const answer = await postToIdp(url, headers, body, signal)
+      const answer = await postToIdp(url, headers, body, signal, dispatcher)
       if (answer.status < 200 || answer.status >= 300) throw regardsError(answer)
       const json = parseJson(answer)
       if (json === undefined) {

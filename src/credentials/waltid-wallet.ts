@@ -1,7 +1,7 @@
 // walt.id wallet-api: Keycloak login (password, or another credential's token) -> wallet session JWT.
 import type { WaltidWalletCredential } from '../config/types.js'
 import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
-import { postToIdp, type IdpAnswer } from './idp-http.js'
+import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
 import { checkToken, clean, describeBody, parseJson } from './token-response.js'
 
@@ -27,6 +27,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
   const loginUrl = `${cfg.url}/wallet-api/auth/keycloak/login`
   const attempts: number[] = []
   let session: { token: string, keycloakUserId: unknown } | undefined
+  const dispatcher = idpDispatcher(cfg.ca)
 
   async function keycloakToken (name: string): Promise<string> {
     try {
@@ -51,7 +52,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       if (cfg.keycloak !== undefined) body.token = await keycloakToken(cfg.keycloak)
       else body.password = cfg.password!.reveal()
       attempts.push(now)
-      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal)
+      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher)
       if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
@@ -67,7 +68,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       const { token, keycloakUserId } = session
       session = undefined
       // Logout answers 200 always and does not revoke the session token; best effort, short.
-      await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), AbortSignal.timeout(2000))
+      await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), AbortSignal.timeout(2000), dispatcher)
         .catch(() => undefined)
     },
   }

@@ -102,6 +102,21 @@ export class TokenManager {
     void this.#fetchNow(e)
   }
 
+  /**
+   * Fetches a new token now (its secret was rotated), joining a fetch already in flight. The
+   * current token stays in use until the new one arrives; a failure follows the usual rules.
+   */
+  async refresh (name: string): Promise<TokenInfo | undefined> {
+    const e = this.#entry(name)
+    if (e.inflight !== undefined) {
+      const got = await e.inflight
+      // That fetch may have carried the old secret: when it failed, try the new one now, not after the backoff.
+      if (got !== undefined) return got
+    }
+    if (this.#closing.signal.aborted) return undefined
+    return await this.#fetchNow(e)
+  }
+
   status (): Record<string, CredentialStatus> {
     const out: Record<string, CredentialStatus> = {}
     for (const [name, e] of this.#entries) {
