@@ -12,9 +12,10 @@ import { createMetrics, methodLabel, type Metrics } from './observability/metric
 import { registerBodyHandling } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
-import { checkRequestTarget } from './proxy/request-guard.js'
+import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
+import { watchSecretFiles } from './tokens/secret-watch.js'
 import { TokenManager } from './tokens/token-manager.js'
 
 export interface Listener {
@@ -44,6 +45,8 @@ export interface BuildOptions {
   backoff?: BackoffOptions
   now?: () => number
   random?: () => number
+  /** How often the files behind `{ file }` secrets are re-read (default 10 s). */
+  secretPollMs?: number
 }
 
 function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
@@ -53,15 +56,22 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
     forceCloseConnections: 'idle',
     requestTimeout: 0,
     routerOptions: { maxParamLength: 8192 },
+    // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
+    http: { requireHostHeader: false },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
     clientErrorHandler: refuseClientError,
     frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
   })
   app.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
+  // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
+  app.server.on('checkExpectation', (req, res) => { app.server.emit('request', req, res) })
   app.decorateRequest('tp', null)
   registerBodyHandling(app)
   registerErrorHandling(app, prefixes)
-  app.addHook('onRequest', async (request) => { checkRequestTarget(request.method, request.raw.url ?? '') })
+  app.addHook('onRequest', async (request) => {
+    checkHost(request.raw.httpVersion, request.headers.host)
+    checkRequestTarget(request.method, request.raw.url ?? '')
+  })
   app.addHook('onResponse', async (request, reply) => {
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
@@ -86,6 +96,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     now: opts.now,
     random: opts.random,
   })
+  // A rotated `{ file }` secret (a Kubernetes Secret volume update) gets its credential a new token with it.
+  const secrets = watchSecretFiles(config.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })
   const routeDeps = { tokens, metrics }
   const listeners: Listener[] = []
 
@@ -109,6 +121,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     config, logger, metrics, tokens, listeners, addresses,
     async start () {
       tokens.start()
+      secrets.start()
       started = true
       for (const l of listeners) {
         if (!isLoopbackHost(l.host)) {
@@ -127,6 +140,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       force.unref()
       // A keep-alive connection whose in-flight response ends during shutdown must close, not idle out the grace.
       for (const l of listeners) l.app.server.keepAliveTimeout = 1
+      secrets.stop()
       await Promise.all(listeners.map((l) => l.app.close()))
       clearTimeout(force)
       await tokens.close()

@@ -23,6 +23,13 @@ export function registerErrorHandling (app: FastifyInstance, prefixes: string[])
     sendProblem(reply, new ProxyError('NO_ROUTE', `no upstream is configured for ${pathOf(request.url)}${known}`), request)
   })
   app.setErrorHandler((error: FastifyError | ProxyError, request, reply) => {
+    // The client left mid-request or mid-response: nobody to answer, and no fault of the upstream's
+    // (an aborted upload aborts the upstream request too, which would otherwise read as UPSTREAM_UNREACHABLE).
+    if (reply.raw.destroyed || (request.raw.destroyed && !request.raw.complete)) {
+      request.log.debug({ method: request.method, path: pathOf(request.url), reason: error.message }, 'client closed the connection before the exchange was complete')
+      reply.raw.destroy()
+      return
+    }
     if (error instanceof ProxyError) {
       const level = error.status >= 500 ? 'warn' : 'info'
       request.log[level]({ code: error.code, ...error.extras, method: request.method, path: pathOf(request.url) }, error.message)

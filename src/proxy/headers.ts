@@ -26,6 +26,8 @@ function stripHopByHop (headers: Record<string, unknown>, connection: string | s
 export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string): IncomingHttpHeaders {
   stripHopByHop(headers, original.connection)
   for (const name of CLIENT_CREDENTIALS) delete headers[name]
+  // Node already answered the client's `Expect: 100-continue`; undici refuses to send an Expect header at all.
+  delete headers.expect
   headers.authorization = `Bearer ${token}`
   return headers
 }

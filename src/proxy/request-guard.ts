@@ -19,6 +19,11 @@ function isDangerousSegment (raw: string): string | undefined {
   }
 }
 
+/** HTTP/1.1 requires Host (RFC 9112 §3.2); checked here because Node's own refusal is not problem+json. */
+export function checkHost (httpVersion: string, host: string | undefined): void {
+  if (httpVersion === '1.1' && host === undefined) throw new ProxyError('BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header')
+}
+
 /** Throws BAD_REQUEST for a request target that is not a plain origin-form path. */
 export function checkRequestTarget (method: string, url: string): void {
   if (method === 'CONNECT') throw new ProxyError('BAD_REQUEST', 'CONNECT is not supported: tokenproxy is not an open proxy')
@@ -28,6 +33,8 @@ export function checkRequestTarget (method: string, url: string): void {
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
   if (path.includes('\\')) throw new ProxyError('BAD_REQUEST', 'the path contains a backslash')
+  // A fragment is never part of a request target (RFC 9112 §3.2); the router and the URL builder disagree on it.
+  if (path.includes('#')) throw new ProxyError('BAD_REQUEST', 'the path contains a fragment (#)')
   if (path.startsWith('//') || path.includes('//')) throw new ProxyError('BAD_REQUEST', 'the path contains an empty segment (//)')
   const segments = path.split('/')
   for (let i = 1; i < segments.length; i++) {

@@ -76,13 +76,16 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       headersTimeout: upstream.timeout * 1000,
       bodyTimeout: Math.max(upstream.timeout, 300) * 1000,
       keepAliveTimeout: 4000,
+      // reply-from defaults to tls.rejectUnauthorized: false; `connect` wins over it: verify, with the private CA if set.
+      connect: { rejectUnauthorized: true, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) },
     },
     preHandler,
     handler (request: FastifyRequest, reply: FastifyReply, dest: string, options: object) {
       const ctx = request.tp!
-      ctx.dest = dest
+      // Exactly the prefix plus a query (/regards?x) on a target without a base path comes as '': reply-from would then send the client's own path.
+      ctx.dest = dest === '' ? '/' : dest
       ctx.options = options
-      return reply.from(dest, options as Parameters<FastifyReply['from']>[1])
+      return reply.from(ctx.dest, options as Parameters<FastifyReply['from']>[1])
     },
     replyOptions: {
       // reply-from would silently retry a GET that got 503 up to 10 times; the upstream's answer goes back as is.
