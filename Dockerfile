@@ -1,20 +1,45 @@
-# tokenproxy container image: build with dev dependencies, run with production ones only, as non-root.
+# tokenproxy container image: built with dev dependencies, run with production ones only, as non-root.
+#
+#   docker build -t tokenproxy:0.1.0 .
+#   docker run --rm -v "$PWD/my-config.yaml:/etc/tokenproxy/config.yaml:ro" -p 127.0.0.1:8080:8080 tokenproxy:0.1.0
+#   docker run --rm tokenproxy:0.1.0 check --config config/registry.yaml   # the examples ship in /app/config
+#
+# Base: a maintained Node LTS (Node 20 reached end of life in April 2026). The tag is not pinned to a
+# digest here; pin it (node:24-slim@sha256:...) in your registry mirror for reproducible builds.
+
+# ---- build: compile TypeScript, then drop the dev dependencies ----
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+# `npm ci` runs the `prepare` script (tsc -> dist/); `npm prune` then leaves production dependencies only.
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund
 
+# ---- runtime ----
 FROM node:24-slim
-ENV NODE_ENV=production
+LABEL org.opencontainers.image.title="tokenproxy" \
+      org.opencontainers.image.description="Authentication sidecar: injects fresh Keycloak, REGARDS and walt.id bearer tokens into a legacy app's plain HTTP requests" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-slim"
+ENV NODE_ENV=production \
+    TOKENPROXY_ADMIN_PORT=9901
 WORKDIR /app
+# Code and dependencies stay owned by root and read-only for the process: it cannot modify itself.
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY config ./config
-USER node
+# uid/gid 1000 is the image's `node` user. Numeric, so Kubernetes `runAsNonRoot` can verify it.
+USER 1000:1000
+# 8080: the proxy listener; 9901: the admin listener (/healthz, /readyz, /metrics). In a container the
+# config must bind 0.0.0.0 for other containers to reach them (see config/compose.yaml).
 EXPOSE 8080 9901
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Liveness, not readiness: an identity-service outage must not get the sidecar restarted. No curl in the
+# image: Node's fetch does it. TOKENPROXY_ADMIN_PORT must match `admin.port` in your config
+# (config/compose.yaml reads the same variable, so one setting moves both).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.TOKENPROXY_ADMIN_PORT || '9901') + '/healthz', { signal: AbortSignal.timeout(2500) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["run", "--config", "/etc/tokenproxy/config.yaml"]

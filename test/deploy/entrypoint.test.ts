@@ -1,0 +1,65 @@
+// The image's ENTRYPOINT + CMD are the CLI's `node dist/cli.js run --config FILE`: run exactly so, it serves and injects tokens.
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { request } from 'undici'
+import { startKeycloak } from '../peers/keycloak-emulator.js'
+import { startUpstream } from '../peers/upstream.js'
+import { until } from '../helpers/sidecar.js'
+import { execForm, only, ROOT, runtimeStage, text } from './files.js'
+
+const RUNTIME = runtimeStage()
+const ENTRYPOINT = execForm(only(RUNTIME, 'ENTRYPOINT').args)
+const CMD = execForm(only(RUNTIME, 'CMD').args)
+const PKG = JSON.parse(text('package.json')) as { bin: Record<string, string> }
+
+t.test('ENTRYPOINT is node on the package\'s bin, CMD is `run --config` on the mounted config', async (t) => {
+  t.same(ENTRYPOINT, ['node', 'dist/cli.js'])
+  t.equal(only(RUNTIME, 'WORKDIR').args, '/app', 'dist/cli.js resolves against WORKDIR /app')
+  t.ok(RUNTIME.some((i) => i.keyword === 'COPY' && /\/app\/dist \.\/dist$/.test(i.args)), 'which holds the compiled dist/')
+  t.equal(PKG.bin.tokenproxy!.replace(/^\.\//, ''), ENTRYPOINT[1], 'the same file as `tokenproxy` installed from npm')
+  t.same(CMD, ['run', '--config', '/etc/tokenproxy/config.yaml'])
+})
+
+t.test('`node dist/cli.js` + CMD, config path mapped to a local file, serves with the token injected', async (t) => {
+  const kc = await startKeycloak({ realm: 'consent-01-external-system', clients: { 'test-ext': { secret: 'entry-s3cret' } } })
+  t.teardown(() => kc.close())
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const file = join(t.testdir({}), 'config.yaml')
+  writeFileSync(file, JSON.stringify({
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 'entry-s3cret' } },
+    upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
+  }))
+  const args = CMD.map((a) => (a === '/etc/tokenproxy/config.yaml' ? file : a))
+  t.not(args.join(' '), CMD.join(' '), 'the config path was mapped')
+  // ENTRYPOINT[0] is `node` on the image's PATH; here, the node running the tests.
+  const proc = spawn(process.execPath, [ENTRYPOINT[1]!, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  let out = ''
+  proc.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+  const listening = (): Record<string, string> | undefined => {
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue
+      const l = JSON.parse(line) as { msg?: string, addresses?: Record<string, string> }
+      if (l.msg === 'tokenproxy listening') return l.addresses
+    }
+    return undefined
+  }
+  await until(() => listening() !== undefined, 8000, 'the CLI to listen')
+  const { listen, admin } = listening()!
+  const health = await request(`${admin}/healthz`)
+  t.equal(health.statusCode, 200)
+  t.same(await health.body.json(), { status: 'ok' })
+  const res = await request(`${listen}/registry/start-bp`)
+  t.equal(res.statusCode, 200)
+  const echoed = await res.body.json() as { url: string, authorization: string }
+  t.equal(echoed.url, '/start-bp')
+  t.ok(kc.issued.includes(echoed.authorization.replace(/^Bearer /, '')), 'the IdP\'s token was injected')
+  proc.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM (docker stop) is a clean exit')
+})
