@@ -1,0 +1,20 @@
+// Every error code and metric tokenproxy has is documented in the README with its status or type.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { ERROR_CODES } from '../../src/errors.js'
+import { createMetrics } from '../../src/observability/metrics.js'
+
+const readme = readFileSync('README.md', 'utf8')
+
+t.test('error codes: each in the README errors table with its HTTP status', async (t) => {
+  for (const [code, { status }] of Object.entries(ERROR_CODES)) {
+    t.match(readme, new RegExp(`^\\| \`${code}\` \\| ${status}\\b`, 'm'), `${code} (${status}) documented`)
+  }
+})
+
+t.test('metrics: each tokenproxy_ metric in the README metrics table with its type', async (t) => {
+  const { registry } = createMetrics()
+  const ours = (await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('tokenproxy_'))
+  t.equal(ours.length, 6, 'the six SPEC metrics')
+  for (const m of ours) t.match(readme, new RegExp(`^\\| \`${m.name}\` \\| ${m.type} \\|`, 'm'), `${m.name} (${m.type}) documented`)
+})
