@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { format, inspect } from 'node:util'
 import t from 'tap'
-import { ConfigError, parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 import type { Config, KeycloakCredential } from '../../src/config/types.js'
 import { Secret } from '../../src/config/secrets.js'
 
@@ -28,15 +29,7 @@ ${credentialExtra.split('\n').map((l) => `    ${l}`).join('\n')}
 ${UPSTREAMS}`
 }
 
-function problems (text: string, env: NodeJS.ProcessEnv): string[] {
-  try {
-    parseConfig(text, env)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = configProblems
 
 /** The `registry` credential, which every document here declares as type keycloak. */
 function keycloak (cfg: Config): KeycloakCredential {

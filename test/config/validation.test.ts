@@ -3,6 +3,7 @@ import t from 'tap'
 import { CREDENTIAL_TYPES } from '../../src/config/credential-schemas.js'
 import { ConfigError, parseConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/types.js'
+import { configProblems } from '../helpers/config-problems.js'
 
 type Doc = Record<string, unknown>
 
@@ -14,15 +15,7 @@ function base (): Doc {
   }
 }
 
-function problems (doc: unknown, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(JSON.stringify(doc), env)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = (doc: unknown, env: NodeJS.ProcessEnv = {}): string[] => configProblems(JSON.stringify(doc), env)
 
 const parse = (doc: unknown): Config => parseConfig(JSON.stringify(doc), {})
 

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair } from 'jose'
 import { request } from 'undici'
-import { parseConfig, ConfigError } from '../../src/config/load.js'
+import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 import { clientAssertion } from '../../src/credentials/client-auth.js'
 import type { KeycloakCredential } from '../../src/config/types.js'
 import { startOidcKeycloak } from '../peers/oidc-keycloak.js'
@@ -80,15 +81,7 @@ t.test('config: the key must be a PEM private key that fits alg', async (t) => {
     credentials: { s: { type: 'keycloak', tokenUrl: 'https://kc.example/token', clientId: 'c', clientAuth: 'private_key_jwt', privateKey: key, alg } },
     upstreams: { u: { target: 'https://up.example', credential: 's', prefix: '/u' } },
   })
-  const problems = (text: string): string[] => {
-    try {
-      parseConfig(text)
-    } catch (err) {
-      if (err instanceof ConfigError) return err.problems
-      throw err
-    }
-    return ['(no error)']
-  }
+  const problems = (text: string): string[] => configProblems(text)
   t.match(problems(doc(ec.pem, 'RS256')), [/credentials\.s\.privateKey: is a ec key, but alg RS256 needs an RSA key/])
   t.match(problems(doc('not a key', 'ES256')), [/credentials\.s\.privateKey: is not a PEM private key/])
   t.match(problems(doc(ec.pem, 'HS256')), [/credentials\.s\.alg: "HS256" is not one of RS256/])

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
-import { ConfigError, parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/config/load.js'
+import { configProblems } from '../helpers/config-problems.js'
 import { selfSigned } from '../helpers/tls-peers.js'
 
 function docWith (credentialCa: unknown, upstreamCa: unknown): string {
@@ -17,15 +18,7 @@ function docWith (credentialCa: unknown, upstreamCa: unknown): string {
   })
 }
 
-function problems (text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(text, env)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-  throw new Error('the config was accepted')
-}
+const problems = configProblems
 
 t.test('a valid CA file or variable is read at start, for every credential type and for upstreams', async (t) => {
   const dir = t.testdir()
