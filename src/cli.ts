@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // argv and env -> load config -> build server -> listen; signals. Exit 0 stop, 1 failure, 2 usage/config.
 import { createRequire } from 'node:module'
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { summarize } from './commands/check.js'
 import { inspectToken } from './commands/token.js'
@@ -121,13 +123,14 @@ export async function cli (argv: string[], io: Io): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
 if (isMain) {
-  const code = await cli(process.argv.slice(2), {
+  void cli(process.argv.slice(2), {
     out: (s) => process.stdout.write(`${s}\n`),
     err: (s) => process.stderr.write(`${s}\n`),
     env: process.env,
+  }).then((code) => {
+    // Explicit exit: keep-alive agents and timers must not hold a stopped process open.
+    process.exit(code)
   })
-  // Explicit exit: keep-alive agents and timers must not hold a stopped process open.
-  process.exit(code)
 }

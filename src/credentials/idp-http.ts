@@ -1,5 +1,5 @@
 // HTTP to identity services: keep-alive agents (one per private CA), a timeout via AbortSignal, a cap on what is read.
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
@@ -30,8 +30,9 @@ const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
 export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher = shared): Promise<IdpAnswer> {
   let res: Dispatcher.ResponseData
   try {
-    // undici's request() never follows redirects: a token endpoint that redirects is answered as is.
-    res = await request(url, { method: 'POST', headers, body, signal, dispatcher })
+    // A dispatcher's request() never follows redirects: a token endpoint that redirects is answered as is.
+    const { origin, pathname, search } = new URL(url)
+    res = await dispatcher.request({ origin, path: `${pathname}${search}`, method: 'POST', headers, body, signal })
   } catch (err) {
     const code = (err as { code?: unknown }).code
     if (typeof code === 'string' && CERT_ERROR.test(code)) {

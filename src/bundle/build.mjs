@@ -1,0 +1,27 @@
+// Bundles the CLI into one file, dist/cli.js (run after tsc, which type-checks and emits the rest of dist/).
+// One file instead of ~400 modules: `tokenproxy run` starts listening in about 60% of the time.
+// 'undici' itself (not its subpaths) resolves to undici-lite.cjs: see there why.
+import { build } from 'esbuild'
+import { fileURLToPath } from 'node:url'
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url))
+
+await build({
+  entryPoints: [here('../cli.ts')],
+  outfile: here('../../dist/cli.js'),
+  allowOverwrite: true,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  logLevel: 'warning',
+  // Not minified: stack traces stay readable, and minified code started no faster here.
+  // CommonJS dependencies call require(); an ES module has none of its own.
+  banner: { js: "import { createRequire as __tokenproxyRequire } from 'node:module'; const require = __tokenproxyRequire(import.meta.url);" },
+  plugins: [{
+    name: 'undici-lite',
+    setup (b) {
+      b.onResolve({ filter: /^undici$/ }, () => ({ path: here('./undici-lite.cjs') }))
+    },
+  }],
+})
