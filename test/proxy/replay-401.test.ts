@@ -1,8 +1,9 @@
 // An upstream 401 drops the refused token (once per token), fetches a fresh one and replays a replayable request exactly once.
 import { createHash } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import type { RecordedUpstreamRequest } from '../peers/upstream.js'
 import { until } from '../helpers/sidecar.js'
@@ -56,6 +57,8 @@ t.test('POST with a small body is replayed with the identical body and content-t
       type: 'multipart/form-data; boundary=----tokenproxyBoundary7MA4YWxk',
       body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
     },
+    // The largest replayable body: SPEC says "buffered under 1 MiB".
+    { type: 'application/octet-stream', body: 'z'.repeat(1024 * 1024 - 1) },
   ]
   let retries = 0
   for (const c of cases) {
@@ -149,6 +152,7 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
       bytes: 7,
     },
     { what: 'declared over 1 MiB', make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }), bytes: big.length },
+    { what: 'declared exactly 1 MiB', make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }), bytes: 1024 * 1024 },
   ]
   let fetches = 1
   for (const b of bodies) {
@@ -172,4 +176,83 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
     t.not(bearerOf(s.up.requests.at(-1)!.headers), current, `${b.what}: next request carries a fresh token`)
   }
   t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), 0, 'no replay counted')
+})
+
+/** A bare upstream for the timing tests: `onRequest` sees each request as its headers arrive, before any body. */
+async function earlyUpstream (t: Test, onRequest: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(onRequest)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Reads a whole request body. */
+async function bodyOf (req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of req) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+t.test('a replayable body is forwarded as it arrives, not after the client has sent all of it', async (t) => {
+  let firstPart: (() => void) | undefined
+  const sawFirstPart = new Promise<void>((resolve) => { firstPart = resolve })
+  const target = await earlyUpstream(t, (req, res) => {
+    req.once('data', () => firstPart!())
+    void bodyOf(req).then((b) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${b.length} ${sha256(b)}`))
+  })
+  const s = await startStack(t, { upstream: () => ({ target }) })
+  const head = Buffer.alloc(1000, 'h')
+  const tail = Buffer.alloc(1000, 't')
+  let early = false
+  async function * body (): AsyncGenerator<Buffer> {
+    yield head
+    // A store-and-forward proxy would hold the first part until the last: give up waiting after 3 s.
+    early = await Promise.race([sawFirstPart.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))])
+    yield tail
+  }
+  const res = await request(`${s.url}/registry/upload`, {
+    method: 'POST', body: Readable.from(body()), headers: { 'content-type': 'application/octet-stream', 'content-length': '2000' },
+  })
+  t.equal(res.statusCode, 200)
+  t.equal(await res.body.text(), `2000 ${sha256(Buffer.concat([head, tail]))}`, 'the upstream got the whole body')
+  t.ok(early, 'the upstream had the first 1000 bytes while the client still held back the rest')
+})
+
+t.test('a 401 sent before the body has fully arrived: the replay still carries the whole body', async (t) => {
+  let refused = ''
+  const attempts: Array<{ token: string | null, bytes: number, sha: string }> = []
+  const target = await earlyUpstream(t, (req, res) => {
+    const token = bearerOf(req.headers)
+    if (refused === '') refused = token ?? ''
+    if (token === refused) {
+      // Refuse at once, without reading the body (as an auth filter in front of a real service does).
+      attempts.push({ token, bytes: -1, sha: '' })
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+      req.resume()
+      return
+    }
+    void bodyOf(req).then((b) => {
+      attempts.push({ token, bytes: b.length, sha: sha256(b) })
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('stored')
+    })
+  })
+  const s = await startStack(t, { upstream: () => ({ target }) })
+  const parts = [Buffer.alloc(30_000, 'a'), Buffer.alloc(30_000, 'b'), Buffer.alloc(30_000, 'c')]
+  async function * body (): AsyncGenerator<Buffer> {
+    for (const p of parts) {
+      yield p
+      await new Promise((r) => setTimeout(r, 150))
+    }
+  }
+  const res = await request(`${s.url}/registry/upload`, {
+    method: 'PUT', body: Readable.from(body()), headers: { 'content-type': 'application/octet-stream', 'content-length': '90000' },
+  })
+  t.equal(res.statusCode, 200, 'the client sees the replay\'s answer')
+  t.equal(await res.body.text(), 'stored')
+  t.equal(attempts.length, 2, 'one refusal, one replay')
+  t.equal(attempts[0]!.token, refused)
+  t.not(attempts[1]!.token, refused, 'the replay carries a fresh token')
+  t.equal(attempts[1]!.bytes, 90_000, 'the replay carries all 90,000 bytes')
+  t.equal(attempts[1]!.sha, sha256(Buffer.concat(parts)), 'in order')
+  t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), 1)
 })
