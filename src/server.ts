@@ -68,14 +68,22 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
   app.decorateRequest('tp', null)
   registerBodyHandling(app)
   registerErrorHandling(app, prefixes)
-  app.addHook('onRequest', async (request) => {
-    checkHost(request.raw.httpVersion, request.headers.host)
-    checkRequestTarget(request.method, request.raw.url ?? '')
+  // Callback-style hooks: an async hook costs a promise per request for work that never waits.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      checkHost(request.raw.httpVersion, request.headers.host)
+      checkRequestTarget(request.method, request.raw.url ?? '')
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+    done()
   })
   return app
 }

@@ -10,9 +10,9 @@ import { hasCommand, runLoad, type Tool } from './load.js'
 import { startNginx } from './nginx.js'
 import { cpuSeconds, processTree, vmBytes, watchPeakRss } from './proc-stats.js'
 import { ask, forkPeer, freePort, stop } from './processes.js'
-import { markdownTable, median, summarize, type Run, type Target } from './report.js'
-import { SCENARIOS } from './scenarios.js'
-import { CLI, PREFIX, coldStartOnce, startSidecar, writeSidecarConfig } from './sidecar-process.js'
+import { markdownTable, median, summarize, targetLines, type Run, type Target } from './report.js'
+import { SCENARIOS, toolsFor } from './scenarios.js'
+import { CLI, NODE_ARGS, PREFIX, coldStartOnce, startSidecar, writeSidecarConfig } from './sidecar-process.js'
 
 const { values: flags } = parseArgs({ options: { out: { type: 'string' }, profile: { type: 'boolean' } } })
 const num = (name: string, fallback: number): number => {
@@ -50,6 +50,7 @@ const ports = { listen: await freePort(), admin: await freePort() }
 const sidecarConfig = writeSidecarConfig(dir, 'sidecar', idp.info, upstream.info.port, ports, 'warn')
 const tokensBefore = await tokenRequests()
 const sidecar: ChildProcess = await startSidecar(sidecarConfig, ports.admin, flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])
+const firstTokenAt = Date.now()
 const nginx = flags.profile ? undefined : await startNginx(join(dir, 'nginx'), await freePort(), upstream.info.port, token)
 
 interface TargetSpec { name: Target, base: string, headers: Record<string, string>, pids?: number[] }
@@ -99,10 +100,10 @@ if (flags.profile) {
   ].join('\n')
 } else {
   log(`bench: ${targets.map((t) => t.name).join(', ')} × ${SCENARIOS.length} scenarios × ${tools.join('+')} × ${ROUNDS} rounds of ${WARMUP}+${SECONDS} s, ${CONNECTIONS} connections` +
-    ` (about ${Math.ceil(targets.length * SCENARIOS.length * tools.length * ROUNDS * (WARMUP + SECONDS + 0.3) / 60)} min)`)
+    ` (about ${Math.ceil(targets.length * SCENARIOS.reduce((n, s) => n + toolsFor(s, tools).length, 0) * ROUNDS * (WARMUP + SECONDS + 0.3) / 60)} min)`)
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of SCENARIOS) {
-      for (const tool of tools) {
+      for (const tool of toolsFor(scenario, tools)) {
         // Rotate the target order every round so that no target always runs right after another one.
         const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]!)
         for (const target of order) runs.push(await measure(round, scenario, tool, target))
@@ -111,6 +112,10 @@ if (flags.profile) {
   }
 }
 const tokenRequestsDuringLoad = (await tokenRequests()) - tokensBefore
+const tokenSeconds = (Date.now() - firstTokenAt) / 1000
+// SPEC: refresh at 0.8 ± 0.05 of the 300 s lifetime, so one more token every 225-255 s of a long run.
+const expectedTokens = { min: 1 + Math.floor(tokenSeconds / 255), max: 1 + Math.floor(tokenSeconds / 225) }
+const expectedText = expectedTokens.min === expectedTokens.max ? String(expectedTokens.min) : `${expectedTokens.min}-${expectedTokens.max}`
 const sidecarHwmMiB = vmBytes([sidecar.pid!], 'VmHWM') / 1024 / 1024
 await stop(sidecar)
 await nginx?.close()
@@ -133,14 +138,17 @@ const coldStart = cold.length === 0 ? undefined : {
 const summary = [
   `${machine.cpus} × ${machine.cpuModel ?? 'CPU'}, Node ${machine.node}, ${machine.date}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`,
   `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured), ${CONNECTIONS} connections, medians over rounds (± is half the min-max spread of req/s); loopback`,
-  `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} (300 s tokens: expect 1)`,
+  `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s (300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
+  ...(NODE_ARGS.length === 0 ? [] : [`sidecar node flags: ${NODE_ARGS.join(' ')}`]),
+  ...(process.env.BENCH_CLI === undefined ? [] : [`sidecar: ${CLI}`]),
   `sidecar peak RSS over the whole run (VmHWM): ${sidecarHwmMiB.toFixed(0)} MiB`,
   ...(coldStart === undefined ? [] : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
   ...(nginx === undefined && !flags.profile ? ['nginx not installed: its rows and ratios are left out'] : []),
 ].join('\n')
-process.stdout.write(`\n${flags.profile ? profileReport : table}\n\n${summary}\n`)
+const verdicts = flags.profile ? [] : targetLines(rows, { tokenRequests: tokenRequestsDuringLoad, expectedTokens, peakRssMiB: sidecarHwmMiB, coldStartMs: coldStart?.medianListeningMs })
+process.stdout.write(`\n${flags.profile ? profileReport : table}\n\n${summary}\n${verdicts.length === 0 ? '' : `\ntargets (issue 6):\n${verdicts.join('\n')}\n`}`)
 
 const out = flags.out ?? join(tmpdir(), `tokenproxy-bench-${started.toISOString().replace(/[:.]/g, '-')}.json`)
-writeFileSync(out, `${JSON.stringify({ machine, params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS }, tokenRequestsDuringLoad, sidecarHwmMiB, coldStart, rows, runs, table, profile: profileReport || undefined }, null, 2)}\n`)
+writeFileSync(out, `${JSON.stringify({ machine, params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS, cli: CLI, nodeArgs: NODE_ARGS }, tokenSeconds, expectedTokens, tokenRequestsDuringLoad, sidecarHwmMiB, coldStart, rows, runs, table, profile: profileReport || undefined }, null, 2)}\n`)
 log(`results: ${out}`)
 if (!flags.profile) rmSync(dir, { recursive: true, force: true })

@@ -38,6 +38,7 @@ async function runAutocannon (spec: LoadSpec): Promise<LoadResult> {
     connections: spec.connections,
     duration: spec.seconds,
     timeout: 10,
+    ...(scenario.rate === undefined ? {} : { overallRate: scenario.rate }),
     headers: { ...spec.headers, ...(scenario.body === undefined ? {} : { 'content-type': 'application/octet-stream' }) },
     ...(scenario.body === undefined ? {} : { body: scenario.body }),
   })

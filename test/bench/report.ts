@@ -118,3 +118,37 @@ export function markdownTable (rows: Row[]): string {
   }
   return lines.join('\n')
 }
+
+export interface RunFacts {
+  tokenRequests: number
+  /** Token requests that the run's length explains: the first, plus one per refresh it lasted through. */
+  expectedTokens: { min: number, max: number }
+  peakRssMiB: number
+  coldStartMs?: number
+}
+
+/** The issue's targets, each with this run's value and a verdict. */
+export function targetLines (rows: Row[], facts: RunFacts): string[] {
+  const tp = (scenario: string, tool: Tool): Row | undefined => rows.find((r) => r.scenario === scenario && r.tool === tool && r.target === 'tokenproxy')
+  const lines: string[] = []
+  const check = (what: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string): void => {
+    if (value === undefined) return
+    lines.push(`${ok(value) ? 'met    ' : 'NOT met'}  ${what}: ${show(value)}`)
+  }
+  const x = (v: number): string => `${fmt(v, 2)}×`
+  for (const tool of ['wrk', 'autocannon'] as const) {
+    check(`small GET req/s ≥ 0.35 × nginx (${tool})`, tp('small GET', tool)?.rpsVsNginx, (v) => v >= 0.35, x)
+    check(`small GET p99 ≤ 2 × nginx's at saturation (${tool})`, tp('small GET', tool)?.p99VsNginx, (v) => v <= 2, x)
+  }
+  check('small GET p99 ≤ 2 × nginx\'s at 2,000 req/s (autocannon)', tp('small GET @ 2k/s', 'autocannon')?.p99VsNginx, (v) => v <= 2, x)
+  for (const scenario of ['1 MiB GET', '1 MiB POST']) {
+    const row = tp(scenario, 'wrk') ?? tp(scenario, 'autocannon')
+    check(`${scenario} MiB/s ≥ 0.8 × nginx (${row?.tool ?? ''})`, row?.rpsVsNginx, (v) => v >= 0.8, x)
+  }
+  check('peak RSS under load ≤ 100 MiB', facts.peakRssMiB, (v) => v <= 100, (v) => `${fmt(v, 0)} MiB`)
+  const { min, max } = facts.expectedTokens
+  check(`token requests: one per credential, plus one per refresh the run lasted through (${min === max ? min : `${min}-${max}`})`,
+    facts.tokenRequests, (v) => v >= min && v <= max, (v) => String(v))
+  check('cold start to listening ≤ 300 ms', facts.coldStartMs, (v) => v <= 300, (v) => `${fmt(v, 0)} ms`)
+  return lines
+}

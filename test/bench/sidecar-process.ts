@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url'
 import type { IdpInfo } from './idp.js'
 import { start, stop, waitForOk } from './processes.js'
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+/** The built CLI; BENCH_CLI measures another build (an older commit's, for a before/after). */
+export const CLI = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+/** Node flags for every sidecar the bench starts (BENCH_NODE_ARGS, space-separated), to measure a V8 setting. */
+export const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 export const PREFIX = '/up'
 
 export interface SidecarPorts { listen: number, admin: number }
@@ -28,7 +31,7 @@ export function writeSidecarConfig (dir: string, name: string, idp: IdpInfo, ups
 
 /** Starts the sidecar and waits until /readyz says it holds a token. Its output goes to this process's stderr. */
 export async function startSidecar (config: string, adminPort: number, nodeArgs: string[] = []): Promise<ChildProcess> {
-  const child = start(process.execPath, [...nodeArgs, CLI, 'run', '--config', config])
+  const child = start(process.execPath, [...NODE_ARGS, ...nodeArgs, CLI, 'run', '--config', config])
   child.stdout!.pipe(process.stderr)
   child.stderr!.pipe(process.stderr)
   await waitForOk(`http://127.0.0.1:${adminPort}/readyz`)
@@ -43,7 +46,7 @@ export interface ColdStart { listeningMs: number, tokenMs: number }
  */
 export async function coldStartOnce (config: string): Promise<ColdStart> {
   const t0 = performance.now()
-  const child = start(process.execPath, [CLI, 'run', '--config', config])
+  const child = start(process.execPath, [...NODE_ARGS, CLI, 'run', '--config', config])
   child.stderr!.resume()
   const seen: Partial<ColdStart> = {}
   let onExit: ((code: number | null) => void) | undefined

@@ -1,14 +1,14 @@
 // request.log is a lazy child: bound to the reqId when a line is written, and never made when none is.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { request } from 'undici'
 import { lazyChildLogger } from '../../src/observability/logger.js'
 import { startStack } from '../helpers/proxy-fixture.js'
 
-function capture (level: string): { logger: ReturnType<typeof pino>, lines: Array<Record<string, unknown>>, children: () => number } {
+function capture (level: string): { logger: Logger, lines: Array<Record<string, unknown>>, children: () => number } {
   const lines: Array<Record<string, unknown>> = []
-  const logger = pino({ level, redact: { paths: ['token'], censor: '[redacted]' } }, new Writable({
+  const logger: Logger = pino({ level, redact: { paths: ['token'], censor: '[redacted]' } }, new Writable({
     write (chunk: Buffer, _enc, done) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); done() },
   }))
   let made = 0
@@ -38,7 +38,7 @@ t.test('nothing written: no pino child is made; a line written: it carries the b
   grandchild.info('fourth')
   t.same([lines[3]!.reqId, lines[3]!.upstream], ['req-7', 'registry'], 'children of the request logger keep its bindings')
   log.fatal('fifth')
-  log.silent()
+  ;(log.silent as () => void)()
   t.equal(lines.length, 5)
   t.equal(children(), 2, 'the request child and the one asked for')
 })
