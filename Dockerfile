@@ -7,14 +7,13 @@
 # Base: a maintained Node LTS (Node 20 reached end of life in April 2026). The tag is not pinned to a
 # digest here; pin it (node:24-slim@sha256:...) in your registry mirror for reproducible builds.
 
-# ---- build: compile TypeScript, then drop the dev dependencies ----
+# ---- build: type-check, then bundle the CLI and its dependencies into one file ----
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# `npm ci` runs the `prepare` script (tsc -> dist/); `npm prune` then leaves production dependencies only.
-RUN npm ci --no-audit --no-fund \
- && npm prune --omit=dev --no-audit --no-fund
+# `npm ci` runs the `prepare` script: tsc, then esbuild writes dist/cli.js with every dependency inside.
+RUN npm ci --no-audit --no-fund
 
 # ---- runtime ----
 FROM node:24-slim
@@ -26,10 +25,10 @@ LABEL org.opencontainers.image.title="tokenproxy" \
 ENV NODE_ENV=production \
     TOKENPROXY_ADMIN_PORT=9901
 WORKDIR /app
-# Code and dependencies stay owned by root and read-only for the process: it cannot modify itself.
+# The bundle is the whole program: no node_modules in the image. package.json makes dist/cli.js an
+# ES module and gives --version. Owned by root and read-only for the process: it cannot modify itself.
 COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY --from=build /app/dist/cli.js ./dist/cli.js
 COPY config ./config
 # uid/gid 1000 is the image's `node` user. Numeric, so Kubernetes `runAsNonRoot` can verify it.
 USER 1000:1000

@@ -1,7 +1,8 @@
 // The image's ENTRYPOINT + CMD are the CLI's `node dist/cli.js run --config FILE`: run exactly so, it serves and injects tokens.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
@@ -17,12 +18,25 @@ const PKG = JSON.parse(text('package.json')) as { bin: Record<string, string> }
 t.test('ENTRYPOINT is node on the package\'s bin, CMD is `run --config` on the mounted config', async (t) => {
   t.same(ENTRYPOINT, ['node', 'dist/cli.js'])
   t.equal(only(RUNTIME, 'WORKDIR').args, '/app', 'dist/cli.js resolves against WORKDIR /app')
-  t.ok(RUNTIME.some((i) => i.keyword === 'COPY' && /\/app\/dist \.\/dist$/.test(i.args)), 'which holds the compiled dist/')
+  t.ok(RUNTIME.some((i) => i.keyword === 'COPY' && /\/app\/dist\/cli\.js \.\/dist\/cli\.js$/.test(i.args)), 'which holds the bundled CLI')
   t.equal(PKG.bin.tokenproxy!.replace(/^\.\//, ''), ENTRYPOINT[1], 'the same file as `tokenproxy` installed from npm')
   t.same(CMD, ['run', '--config', '/etc/tokenproxy/config.yaml'])
 })
 
-t.test('`node dist/cli.js` + CMD, config path mapped to a local file, serves with the token injected', async (t) => {
+/** The runtime stage's files, laid out as its COPY lines put them under WORKDIR: no node_modules. */
+function imageTree (dir: string): string {
+  for (const copy of RUNTIME.filter((i) => i.keyword === 'COPY')) {
+    const words = copy.args.split(/\s+/)
+    const fromBuild = words[0] === '--from=build'
+    const [src, dest] = fromBuild ? [words[1]!.replace(/^\/app\//, ''), words[2]!] : [words[0]!, words[1]!]
+    const to = join(dir, dest)
+    if (dest.endsWith('/')) mkdirSync(to, { recursive: true })
+    cpSync(join(ROOT, src), dest.endsWith('/') ? join(to, basename(src)) : to, { recursive: true })
+  }
+  return dir
+}
+
+t.test('`node dist/cli.js` + CMD, in the image\'s file tree (no node_modules), serves with the token injected', async (t) => {
   const kc = await startKeycloak({ realm: 'consent-01-external-system', clients: { 'test-ext': { secret: 'entry-s3cret' } } })
   t.teardown(() => kc.close())
   const up = await startUpstream()
@@ -37,7 +51,12 @@ t.test('`node dist/cli.js` + CMD, config path mapped to a local file, serves wit
   const args = CMD.map((a) => (a === '/etc/tokenproxy/config.yaml' ? file : a))
   t.not(args.join(' '), CMD.join(' '), 'the config path was mapped')
   // ENTRYPOINT[0] is `node` on the image's PATH; here, the node running the tests.
-  const proc = spawn(process.execPath, [ENTRYPOINT[1]!, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  // Under the system temp dir, not the repository: no node_modules in any parent either.
+  const app = imageTree(mkdtempSync(join(tmpdir(), 'tokenproxy-image-')))
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+  t.notOk(existsSync(join(app, 'node_modules')), 'no node_modules next to the bundle')
+  t.ok(existsSync(join(app, 'dist/cli.js')) && existsSync(join(app, 'package.json')) && existsSync(join(app, 'config/registry.yaml')), 'the bundle, package.json and the example configs')
+  const proc = spawn(process.execPath, [ENTRYPOINT[1]!, ...args], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let out = ''
   proc.stdout.on('data', (c: Buffer) => { out += c.toString() })
