@@ -51,11 +51,19 @@ const sidecarConfig = writeSidecarConfig(dir, 'sidecar', idp.info, upstream.info
 const tokensBefore = await tokenRequests()
 const sidecar: ChildProcess = await startSidecar(sidecarConfig, ports.admin, flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])
 const firstTokenAt = Date.now()
+// BENCH_BASELINE_CLI: another build (say, an older commit's dist/cli.js) measured in the same run, interleaved.
+const BASELINE_CLI = flags.profile ? undefined : process.env.BENCH_BASELINE_CLI
+const basePorts = { listen: await freePort(), admin: await freePort() }
+const baseline = BASELINE_CLI === undefined
+  ? undefined
+  : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [], BASELINE_CLI)
+const sidecars = baseline === undefined ? 1 : 2
 const nginx = flags.profile ? undefined : await startNginx(join(dir, 'nginx'), await freePort(), upstream.info.port, token)
 
 interface TargetSpec { name: Target, base: string, headers: Record<string, string>, pids?: number[] }
 const targets: TargetSpec[] = [
   { name: 'direct', base: `http://127.0.0.1:${upstream.info.port}`, headers: { authorization: `Bearer ${token}` } },
+  ...(baseline === undefined ? [] : [{ name: 'baseline' as const, base: `http://127.0.0.1:${basePorts.listen}${PREFIX}`, headers: {}, pids: [baseline.pid!] }]),
   { name: 'tokenproxy', base: `http://127.0.0.1:${ports.listen}${PREFIX}`, headers: {}, pids: [sidecar.pid!] },
   ...(nginx === undefined ? [] : [{ name: 'nginx' as const, base: nginx.url, headers: {}, pids: processTree(nginx.child.pid!) }]),
 ]
@@ -114,10 +122,11 @@ if (flags.profile) {
 const tokenRequestsDuringLoad = (await tokenRequests()) - tokensBefore
 const tokenSeconds = (Date.now() - firstTokenAt) / 1000
 // SPEC: refresh at 0.8 ± 0.05 of the 300 s lifetime, so one more token every 225-255 s of a long run.
-const expectedTokens = { min: 1 + Math.floor(tokenSeconds / 255), max: 1 + Math.floor(tokenSeconds / 225) }
+const expectedTokens = { min: sidecars * (1 + Math.floor(tokenSeconds / 255)), max: sidecars * (1 + Math.floor(tokenSeconds / 225)) }
 const expectedText = expectedTokens.min === expectedTokens.max ? String(expectedTokens.min) : `${expectedTokens.min}-${expectedTokens.max}`
 const sidecarHwmMiB = vmBytes([sidecar.pid!], 'VmHWM') / 1024 / 1024
 await stop(sidecar)
+if (baseline !== undefined) await stop(baseline)
 await nginx?.close()
 const load1 = loadavg()
 
@@ -141,6 +150,7 @@ const summary = [
   `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s (300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
   ...(NODE_ARGS.length === 0 ? [] : [`sidecar node flags: ${NODE_ARGS.join(' ')}`]),
   ...(process.env.BENCH_CLI === undefined ? [] : [`sidecar: ${CLI}`]),
+  ...(BASELINE_CLI === undefined ? [] : [`baseline: ${BASELINE_CLI} (its token requests are counted too: ${sidecars} sidecars)`]),
   `sidecar peak RSS over the whole run (VmHWM): ${sidecarHwmMiB.toFixed(0)} MiB`,
   ...(coldStart === undefined ? [] : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
   ...(nginx === undefined && !flags.profile ? ['nginx not installed: its rows and ratios are left out'] : []),

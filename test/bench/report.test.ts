@@ -72,6 +72,22 @@ t.test('summarize takes medians over rounds and divides by direct and nginx of t
   ])
 })
 
+t.test('a baseline build in the same run sorts before tokenproxy and gets the same ratios', async (t) => {
+  const rows = summarize([
+    run(1, 'small GET', 'nginx', 20_000, 6, { proxyCpuS: 2 }),
+    run(1, 'small GET', 'tokenproxy', 10_000, 12, { proxyCpuS: 5 }),
+    run(1, 'small GET', 'baseline', 8_000, 18, { proxyCpuS: 5.2 }),
+  ])
+  t.same(rows.map((r) => r.target), ['baseline', 'tokenproxy', 'nginx'])
+  t.equal(rows[0]!.rpsVsNginx, 0.4)
+  t.equal(rows[0]!.p99VsNginx, 3)
+  t.ok(Math.abs(rows[0]!.cpuVsNginx! - 6.5) < 1e-9, 'CPU per request: 130 µs against 20')
+  t.same(targetLines(rows, { tokenRequests: 2, expectedTokens: { min: 2, max: 2 }, peakRssMiB: 90 }).slice(0, 2), [
+    'met      small GET req/s ≥ 0.35 × nginx (wrk): 0.50×',
+    'met      small GET p99 ≤ 2 × nginx\'s at saturation (wrk): 2.00×',
+  ], 'targets judge tokenproxy, not the baseline')
+})
+
 t.test('a token request more than the run\'s length explains is a miss', async (t) => {
   t.same(targetLines([], { tokenRequests: 3, expectedTokens: { min: 1, max: 2 }, peakRssMiB: 90 }), [
     'met      peak RSS under load ≤ 100 MiB: 90 MiB',

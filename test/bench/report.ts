@@ -1,7 +1,8 @@
 // Bench results: medians over rounds, ratios to the direct and nginx runs of the same bench, a markdown table.
 import type { LoadResult, Tool } from './load.js'
 
-export type Target = 'direct' | 'tokenproxy' | 'nginx'
+/** `baseline`: another tokenproxy build in the same run (BENCH_BASELINE_CLI), for a before/after. */
+export type Target = 'direct' | 'tokenproxy' | 'baseline' | 'nginx'
 
 /** One measured run: one target, scenario and tool in one round. */
 export interface Run {
@@ -73,7 +74,7 @@ function rowOf (runs: Run[]): Row {
   }
 }
 
-const TARGETS: Target[] = ['direct', 'tokenproxy', 'nginx']
+const TARGETS: Target[] = ['direct', 'baseline', 'tokenproxy', 'nginx']
 
 /** Groups runs by scenario, tool and target (in first-seen order) and adds the ratios. */
 export function summarize (runs: Run[]): Row[] {

@@ -30,8 +30,8 @@ export function writeSidecarConfig (dir: string, name: string, idp: IdpInfo, ups
 }
 
 /** Starts the sidecar and waits until /readyz says it holds a token. Its output goes to this process's stderr. */
-export async function startSidecar (config: string, adminPort: number, nodeArgs: string[] = []): Promise<ChildProcess> {
-  const child = start(process.execPath, [...NODE_ARGS, ...nodeArgs, CLI, 'run', '--config', config])
+export async function startSidecar (config: string, adminPort: number, nodeArgs: string[] = [], cli = CLI): Promise<ChildProcess> {
+  const child = start(process.execPath, [...NODE_ARGS, ...nodeArgs, cli, 'run', '--config', config])
   child.stdout!.pipe(process.stderr)
   child.stderr!.pipe(process.stderr)
   await waitForOk(`http://127.0.0.1:${adminPort}/readyz`)
