@@ -2,7 +2,9 @@
 // One file instead of ~400 modules: `tokenproxy run` starts listening in about 60% of the time.
 // 'undici' itself (not its subpaths) resolves to undici-lite.cjs: see there why.
 import { build } from 'esbuild'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { filterSourceMap } from './source-map-filter.mjs'
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
 
@@ -16,7 +18,7 @@ await build({
   target: 'node20',
   logLevel: 'warning',
   // Not minified: stack traces stay readable, and minified code started no faster here. The source
-  // map (dist/cli.js.map, not shipped) maps the bundle to src/ for test coverage and --enable-source-maps.
+  // map (dist/cli.js.map, not shipped) maps the bundle to src/ (only) for test coverage and --enable-source-maps.
   sourcemap: true,
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __tokenproxyRequire } from 'node:module'; const require = __tokenproxyRequire(import.meta.url);" },
@@ -27,3 +29,8 @@ await build({
     },
   }],
 })
+
+// Only tokenproxy's own files stay in the map: see source-map-filter.mjs.
+const mapFile = here('../../dist/cli.js.map')
+const map = JSON.parse(readFileSync(mapFile, 'utf8'))
+writeFileSync(mapFile, JSON.stringify(filterSourceMap(map, (source) => !source.includes('node_modules/'))))
