@@ -1,6 +1,6 @@
 'use strict'
-// What tokenproxy and @fastify/reply-from take from undici, for the bundled CLI (package.json "bundle"
-// aliases 'undici' to this file). undici's index also loads fetch, WebSocket, EventSource, caches and
+// What tokenproxy and @fastify/reply-from take from undici, for the bundled CLI (build.mjs resolves
+// 'undici' to this file). undici's index also loads fetch, WebSocket, EventSource, caches and
 // mocks, a megabyte the proxy never runs; leaving them out makes the cold start about 20% shorter.
 // test/deploy/bundle.test.ts checks that every name used is here and is undici's own export.
 const Dispatcher = require('undici/lib/dispatcher/dispatcher')

@@ -1,8 +1,6 @@
-// Child processes for the bench: spawn, wait for a log line or an HTTP 200, stop, and never leave one behind.
+// Child processes for the bench: spawn, wait for an HTTP 200, stop, and never leave one behind.
 import { type ChildProcess, fork, spawn, type SpawnOptions } from 'node:child_process'
 import { createServer } from 'node:net'
-import { createInterface } from 'node:readline'
-import type { Readable } from 'node:stream'
 
 const children = new Set<ChildProcess>()
 // SIGTERM, not SIGKILL: an nginx master that is killed outright leaves its worker running.
@@ -34,20 +32,6 @@ export async function ask<T> (child: ChildProcess, question: string): Promise<T>
     child.once('message', (m) => resolve(m as T))
     child.send(question)
   })
-}
-
-/** Resolves with the first line of `stream` that `match` accepts; rejects after `timeoutMs` or at the end. */
-export async function waitForLine (stream: Readable, match: (line: string) => boolean, timeoutMs = 15_000): Promise<string> {
-  const lines = createInterface({ input: stream })
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching line within ${timeoutMs} ms`)), timeoutMs)
-      lines.on('line', (line) => { if (match(line)) { clearTimeout(timer); resolve(line) } })
-      lines.once('close', () => { clearTimeout(timer); reject(new Error('stream ended before a matching line')) })
-    })
-  } finally {
-    lines.removeAllListeners('line')
-  }
 }
 
 /** Polls `url` until it answers 200. */

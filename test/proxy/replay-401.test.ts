@@ -1,10 +1,10 @@
 // An upstream 401 drops the refused token (once per token), fetches a fresh one and replays a replayable request exactly once.
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
+import { listenPeer, readBody } from '../peers/peer-kit.js'
 import type { RecordedUpstreamRequest } from '../peers/upstream.js'
 import { until } from '../helpers/sidecar.js'
 import { bearerOf, metricValue, rawValues, scrape, startStack } from '../helpers/proxy-fixture.js'
@@ -180,17 +180,9 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
 
 /** A bare upstream for the timing tests: `onRequest` sees each request as its headers arrive, before any body. */
 async function earlyUpstream (t: Test, onRequest: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(onRequest)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-/** Reads a whole request body. */
-async function bodyOf (req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of req) chunks.push(c as Buffer)
-  return Buffer.concat(chunks)
+  const peer = await listenPeer(onRequest, (_req, res) => { res.writeHead(500).end() })
+  t.teardown(() => peer.close())
+  return peer.origin
 }
 
 t.test('a replayable body is forwarded as it arrives, not after the client has sent all of it', async (t) => {
@@ -198,7 +190,7 @@ t.test('a replayable body is forwarded as it arrives, not after the client has s
   const sawFirstPart = new Promise<void>((resolve) => { firstPart = resolve })
   const target = await earlyUpstream(t, (req, res) => {
     req.once('data', () => firstPart!())
-    void bodyOf(req).then((b) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${b.length} ${sha256(b)}`))
+    void readBody(req).then((b) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${Buffer.byteLength(b)} ${sha256(b)}`))
   })
   const s = await startStack(t, { upstream: () => ({ target }) })
   const head = Buffer.alloc(1000, 'h')
@@ -231,8 +223,8 @@ t.test('a 401 sent before the body has fully arrived: the replay still carries t
       req.resume()
       return
     }
-    void bodyOf(req).then((b) => {
-      attempts.push({ token, bytes: b.length, sha: sha256(b) })
+    void readBody(req).then((b) => {
+      attempts.push({ token, bytes: Buffer.byteLength(b), sha: sha256(b) })
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored')
     })
   })
