@@ -12,7 +12,7 @@ interface RealmClient { clientId: string, secret?: string, enabled?: boolean, pu
 interface RealmUser { username: string, enabled?: boolean, serviceAccountClientId?: string, realmRoles?: string[], credentials?: Array<{ type: string, value: string, temporary?: boolean }>, requiredActions?: string[] }
 interface Realm { realm: string, enabled: boolean, accessTokenLifespan?: number, roles?: { realm?: Array<{ name: string }> }, clients: RealmClient[], users: RealmUser[] }
 
-const REALM = JSON.parse(text('config/keycloak/registry-realm.json')) as Realm
+const REALM = JSON.parse(text('config/keycloak/consent-01-external-system-realm.json')) as Realm
 const COMPOSE = yaml('docker-compose.yml')
 const SERVICES = COMPOSE.services as Record<string, Record<string, any>>
 const PROXY = SERVICES.tokenproxy!
@@ -92,7 +92,10 @@ t.test('docker-compose.yml wires the image, the config, the realm and the ports 
   const kc = SERVICES.keycloak!
   t.match(kc.image, /^quay\.io\/keycloak\/keycloak:26\.\d+$/)
   t.same(kc.command, ['start-dev', '--import-realm'])
-  t.ok((kc.volumes as string[]).includes('./config/keycloak/registry-realm.json:/opt/keycloak/data/import/registry-realm.json:ro'), 'the realm is imported')
+  t.ok((kc.volumes as string[]).includes('./config/keycloak/consent-01-external-system-realm.json:/opt/keycloak/data/import/consent-01-external-system-realm.json:ro'), 'the realm is imported')
+  // A real Keycloak refuses to start on an import file not named <realm>-realm.json.
+  const imports = (kc.volumes as string[]).map((v) => v.split(':')[1]!).filter((p) => p.startsWith('/opt/keycloak/data/import/'))
+  t.same(imports, [`/opt/keycloak/data/import/${REALM.realm}-realm.json`], 'the import file is named after its realm')
   t.equal(kc.environment.KC_HEALTH_ENABLED, 'true', 'health endpoints on')
   const kcCheck = (kc.healthcheck.test as string[]).join(' ')
   t.match(kcCheck, /\/dev\/tcp\/(127\.0\.0\.1|localhost)\/9000/, 'the management port')
