@@ -1,36 +1,15 @@
 // A `{ file }` secret rotated on disk (a Kubernetes Secret volume's `..data` swap) is re-read and the token refetched, without restart.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import type { BackoffOptions } from '../../src/tokens/backoff.js'
 import { startKeycloak, type KeycloakEmulator } from '../peers/keycloak-emulator.js'
 import { startUpstream, type Upstream } from '../peers/upstream.js'
+import { SecretVolume } from '../helpers/secret-volume.js'
 import { startSidecar, until, type Running } from '../helpers/sidecar.js'
 
 const POLL_MS = 200
 const secret = (label: string): string => `${label}-${randomBytes(12).toString('hex')}`
-
-/** A Secret volume as the kubelet writes it: timestamped directories, `..data` pointing at the current one. */
-class SecretVolume {
-  readonly file: string
-  #version = 0
-  constructor (readonly dir: string, first: string) {
-    this.file = join(dir, 'client-secret')
-    this.rotate(first)
-    symlinkSync(join('..data', 'client-secret'), this.file)
-  }
-
-  /** Writes `value` (null: no file at all) into a new directory and swaps `..data` to it atomically. */
-  rotate (value: string | null): void {
-    const version = `..2026_11_23_${++this.#version}`
-    mkdirSync(join(this.dir, version))
-    if (value !== null) writeFileSync(join(this.dir, version, 'client-secret'), value)
-    symlinkSync(version, join(this.dir, '..data_tmp'))
-    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'))
-  }
-}
 
 interface Stack { kc: KeycloakEmulator, up: Upstream, running: Running, vol: SecretVolume, first: string }
 
