@@ -13,8 +13,13 @@ import {
 /** Faults only affect POSTs to the token endpoint (discovery and JWKS keep working). */
 export type { Fault, RecordedRequest } from './peer-kit.js';
 
-export interface EmulatorClient { secret: string; serviceAccounts?: boolean; enabled?: boolean }
-export interface EmulatorUser { password: string; enabled?: boolean }
+export interface EmulatorClient { secret: string; serviceAccounts?: boolean; enabled?: boolean; directAccessGrants?: boolean }
+/**
+ * A user as a realm import defines one: such a user holds only the realm roles listed (none by
+ * default), so its tokens carry `realm_access` only when `roles` is given, and its name claims only
+ * when the names are set.
+ */
+export interface EmulatorUser { password: string; enabled?: boolean; roles?: string[]; firstName?: string; lastName?: string; email?: string }
 
 export interface KeycloakOptions {
   realm?: string;
@@ -97,21 +102,39 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
    * `expires_in` (which is reported as the raw lifespan) has elapsed.
    */
   async function accessToken(clientId: string, username: string, serviceAccount: boolean, session?: string): Promise<string> {
+    const user = users.get(username);
     const nowSec = Date.now() / 1000;
     const iat = Math.floor(nowSec);
     const exp = Number.isInteger(lifespan) ? iat + lifespan : Math.ceil(nowSec + lifespan);
     const claims: JWTPayload & Record<string, unknown> = {
-      exp, iat, jti: randomUUID(), iss: issuer, aud: 'account', sub: subjectOf(username), typ: 'Bearer', azp: clientId,
+      exp, iat, jti: randomUUID(), iss: issuer, ...(serviceAccount ? { aud: 'account' } : {}), sub: subjectOf(username), typ: 'Bearer', azp: clientId,
     };
-    if (session) Object.assign(claims, { sid: session, session_state: session });
-    Object.assign(claims, {
-      acr: '1',
-      realm_access: { roles: [`default-roles-${realm}`, 'offline_access', 'uma_authorization'] },
-      resource_access: { account: { roles: ['manage-account', 'manage-account-links', 'view-profile'] } },
-      scope: SCOPE,
-    });
-    if (serviceAccount) Object.assign(claims, { clientHost: '127.0.0.1', clientId, clientAddress: '127.0.0.1' });
-    Object.assign(claims, { email_verified: false, preferred_username: username });
+    // Keycloak 26: `sid` only (no `session_state` claim); a service account holds the realm's default roles.
+    if (session) Object.assign(claims, { sid: session });
+    Object.assign(claims, { acr: '1' });
+    if (serviceAccount) {
+      Object.assign(claims, {
+        realm_access: { roles: [`default-roles-${realm}`, 'offline_access', 'uma_authorization'] },
+        resource_access: { account: { roles: ['manage-account', 'manage-account-links', 'view-profile'] } },
+      });
+    } else if (user?.roles) {
+      Object.assign(claims, { realm_access: { roles: user.roles } });
+    }
+    Object.assign(claims, { scope: SCOPE });
+    if (serviceAccount) {
+      // Keycloak 26 names the claim client_id (older versions: clientId).
+      Object.assign(claims, { email_verified: false, clientHost: '127.0.0.1', preferred_username: username, clientAddress: '127.0.0.1', client_id: clientId });
+    } else {
+      const name = [user?.firstName, user?.lastName].filter(Boolean).join(' ');
+      Object.assign(claims, {
+        email_verified: user?.email !== undefined,
+        ...(name ? { name } : {}),
+        preferred_username: username,
+        ...(user?.firstName ? { given_name: user.firstName } : {}),
+        ...(user?.lastName ? { family_name: user.lastName } : {}),
+        ...(user?.email ? { email: user.email } : {}),
+      });
+    }
     const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey);
     issued.push(token);
     return token;
@@ -122,7 +145,7 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     const exp = iat + refreshLifespan;
     const token = await new SignJWT({
       exp, iat, jti: randomUUID(), iss: issuer, aud: issuer, sub: rec.userId, typ: 'Refresh', azp: rec.clientId,
-      sid: rec.session, session_state: rec.session, scope: SCOPE,
+      sid: rec.session, scope: SCOPE,
     }).setProtectedHeader({ alg: 'HS512', typ: 'JWT' }).sign(refreshKey);
     refreshTokens.set(token, { ...rec, exp });
     issued.push(token);
@@ -131,9 +154,9 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
 
   function authenticateClient(form: URLSearchParams, headers: IncomingHttpHeaders): string {
     const basic = parseBasic(headers.authorization, { formDecoded: true });
-    if (headers.authorization !== undefined && !basic && !form.has('client_id')) {
-      // Keycloak answers an unreadable Authorization header with a bare Basic challenge.
-      throw new KeycloakError(401, '', '');
+    if (/^Basic\s/i.test(headers.authorization ?? '') && !basic) {
+      // Keycloak 26 answers a Basic header it cannot decode (bad base64, a bad %-escape) with this.
+      throw new KeycloakError(400, 'unauthorized_client', 'Unexpected error when authenticating client');
     }
     // Keycloak reads the Basic header first, then lets each form value override it.
     const id = form.get('client_id') ?? basic?.id;
@@ -164,16 +187,21 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
     }
     let rec: Omit<RefreshRecord, 'exp'>;
     if (grantType === 'password') {
+      if (clients.get(clientId)?.directAccessGrants === false) {
+        throw new KeycloakError(400, 'unauthorized_client', 'Client not allowed for direct access grants');
+      }
       const username = form.get('username') ?? '';
       const user = users.get(username);
-      if (!user) throw new KeycloakError(400, 'invalid_grant', 'Invalid user credentials');
+      // An unknown user gets the wrong-password answer: Keycloak does not tell which it was.
+      if (!user) throw new KeycloakError(401, 'invalid_grant', 'Invalid user credentials');
       if (user.enabled === false) throw new KeycloakError(400, 'invalid_grant', 'Account disabled');
       if (form.get('password') !== user.password) throw new KeycloakError(401, 'invalid_grant', 'Invalid user credentials');
       rec = { clientId, username, userId: subjectOf(username), session: randomUUID() };
     } else {
       const presented = form.get('refresh_token') ?? '';
       const found = refreshTokens.get(presented);
-      if (!found || found.exp <= Date.now() / 1000 || revoked.has(presented)) {
+      if (!found) throw new KeycloakError(400, 'invalid_grant', 'Invalid refresh token');
+      if (found.exp <= Date.now() / 1000 || revoked.has(presented)) {
         throw new KeycloakError(400, 'invalid_grant', 'Token is not active');
       }
       if (found.clientId !== clientId) {
@@ -200,10 +228,6 @@ export async function startKeycloak(opts: KeycloakOptions = {}): Promise<Keycloa
       sendJson(res, 200, await grant(form, req.headers), NO_STORE);
     } catch (err) {
       if (!(err instanceof KeycloakError)) throw err;
-      if (err.error === '') {
-        res.writeHead(err.status, { 'WWW-Authenticate': `Basic realm="${realm}"`, 'Content-Length': 0 }).end();
-        return;
-      }
       sendJson(res, err.status, { error: err.error, error_description: err.description }, NO_STORE);
     }
   }

@@ -52,7 +52,7 @@ t.test('keycloak emulator', async (t) => {
     t.equal(protectedHeader.kid, kc.publicJwk.kid);
     t.equal(payload.exp, (payload.iat ?? 0) + 300);
     t.match(payload, {
-      azp: 'app', typ: 'Bearer', clientId: 'app', preferred_username: 'service-account-app', scope: 'profile email',
+      azp: 'app', typ: 'Bearer', client_id: 'app', preferred_username: 'service-account-app', scope: 'profile email',
       realm_access: { roles: ['default-roles-test-realm', 'offline_access'] },
     });
     t.match(payload.jti, /^[0-9a-f-]{36}$/);
@@ -68,9 +68,9 @@ t.test('keycloak emulator', async (t) => {
     t.equal(r.json.token_type, 'Bearer');
     const raw = await post(kc.tokenUrl, { grant_type: 'client_credentials' },
       { Authorization: `Basic ${Buffer.from(`app:${SECRET}`).toString('base64')}` });
-    t.equal(raw.status, 401, 'un-encoded secret with a bad %-escape: bare challenge');
-    t.equal(raw.headers.get('www-authenticate'), 'Basic realm="test-realm"');
-    t.equal(raw.text, '');
+    // Keycloak 26.4, read off the real server: a Basic value it cannot decode is a 400, not a challenge.
+    t.equal(raw.status, 400, 'un-encoded secret with a bad %-escape');
+    t.same(raw.json, { error: 'unauthorized_client', error_description: 'Unexpected error when authenticating client' });
     kc.setClientSecret('plus', 'a+b');
     const plus = await post(kc.tokenUrl, { grant_type: 'client_credentials' },
       { Authorization: `Basic ${Buffer.from('plus:a+b').toString('base64')}` });
@@ -102,12 +102,12 @@ t.test('keycloak emulator', async (t) => {
         { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' }],
       ['wrong password', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'alice', password: 'x' }), 401,
         { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
-      ['unknown user', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'eve', password: 'x' }), 400,
-        { error: 'invalid_grant' }],
+      ['unknown user', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'eve', password: 'x' }), 401,
+        { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
       ['disabled user', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'bob', password: 'pw' }), 400,
         { error: 'invalid_grant' }],
       ['bad refresh', post(kc.tokenUrl, { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: 'eyJx' }), 400,
-        { error: 'invalid_grant', error_description: 'Token is not active' }],
+        { error: 'invalid_grant', error_description: 'Invalid refresh token' }],
     ];
     for (const [name, p, status, body] of cases) {
       const r = await p;
@@ -133,7 +133,7 @@ t.test('keycloak emulator', async (t) => {
     t.equal(r.json.refresh_expires_in, 1800);
     const claims = await kc.verify(String(r.json.access_token));
     t.match(claims, { preferred_username: 'alice', azp: 'app' });
-    t.notOk(claims && 'clientId' in claims);
+    t.notOk(claims && ('clientId' in claims || 'client_id' in claims), 'a user token names no client id claim');
     const again = await post(kc.tokenUrl, { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: String(r.json.refresh_token) });
     t.equal(again.status, 200, why(again, 200));
     t.equal(again.json.session_state, r.json.session_state);
