@@ -290,8 +290,9 @@ export interface RealKeycloak {
 
 let privateServer: Promise<KeycloakProcess> | undefined;
 
-function describe(server: KeycloakProcess | { origin: string; root: string; java: string }): RealKeycloak {
+function describe(t: Test, server: KeycloakProcess | { origin: string; root: string; java: string }): RealKeycloak {
   const java = server instanceof KeycloakProcess ? `${server.java.version} (${server.java.home})` : server.java;
+  t.comment(`real Keycloak ${KEYCLOAK_VERSION} at ${server.root}, Java ${java}`);
   return {
     origin: server.origin,
     root: server.root,
@@ -312,7 +313,7 @@ export async function realKeycloak(t: Test): Promise<RealKeycloak | undefined> {
     const root = external.replace(/\/+$/, '');
     const origin = new URL(root).origin;
     await waitReady(process.env.KEYCLOAK_TEST_MANAGEMENT_URL ?? root, READY_TIMEOUT_MS, () => true).catch(() => undefined);
-    return describe({ origin, root, java: 'external' });
+    return describe(t, { origin, root, java: 'external' });
   }
   const state = readState();
   const unavailable = state?.unavailable ?? (state ? null : missingRequirement());
@@ -323,7 +324,7 @@ export async function realKeycloak(t: Test): Promise<RealKeycloak | undefined> {
   }
   if (state?.management && state.origin && state.root) {
     await waitReady(state.management, READY_TIMEOUT_MS, () => state.pid !== undefined && alive(state.pid), state.log);
-    return describe({ origin: state.origin, root: state.root, java: state.java ?? '' });
+    return describe(t, { origin: state.origin, root: state.root, java: state.java ?? '' });
   }
   // Run on its own (no tap `before` hook): a private server for this process.
   privateServer ??= (async () => {
@@ -335,7 +336,7 @@ export async function realKeycloak(t: Test): Promise<RealKeycloak | undefined> {
   })();
   const kc = await privateServer;
   t.teardown(() => kc.dispose());
-  return describe(kc);
+  return describe(t, kc);
 }
 
 /** A realm representation: what the admin API and realm exports take (only the fields tests use are typed). */
