@@ -15,7 +15,9 @@ import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
 import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
+import { cacheIdentity } from './tokens/cache-identity.js'
 import { watchSecretFiles } from './tokens/secret-watch.js'
+import { SharedCache } from './tokens/shared-cache.js'
 import { TokenManager } from './tokens/token-manager.js'
 
 export interface Listener {
@@ -95,8 +97,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const used = [...new Set(upstreams.map((u) => u.credential))]
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
   const deps = { tokenFor: async (name: string) => (await tokens.get(name)).token }
+  // Replicas that share a Redis share their tokens (Behaviour 12); without `cache`, the Redis client is never loaded.
+  const cache = config.cache === undefined ? undefined : await SharedCache.open(config.cache.redis, logger, metrics, opts.now)
   const tokens: TokenManager = new TokenManager({
-    credentials: Object.values(config.credentials).map((c) => ({ credential: createCredential(c, deps), timeoutSeconds: c.timeout })),
+    credentials: Object.values(config.credentials).map((c) => ({
+      credential: createCredential(c, deps), timeoutSeconds: c.timeout, ...(cache === undefined ? {} : { cacheIdentity: cacheIdentity(c, config.credentials) }),
+    })),
+    cache,
     refresh: config.refresh,
     logger,
     metrics,

@@ -80,9 +80,8 @@ export class Checker {
     return this.number(obj, key, path, { default: fallback, min: 0, max: 65535, integer: true })
   }
 
-  /** An http(s) URL; plain http only to loopback unless `insecureHttp`. */
-  url (value: string | undefined, path: string, insecureHttp: boolean): string | undefined {
-    if (value === undefined) return undefined
+  /** A URL with one of `protocols` (`kind` names them in the problem: "an http:// or https://"); undefined after a problem. */
+  parsedUrl (value: string, path: string, protocols: readonly string[], kind: string): URL | undefined {
     let u: URL
     try {
       u = new URL(value)
@@ -90,10 +89,18 @@ export class Checker {
       this.add(path, `${JSON.stringify(value)} is not a URL`)
       return undefined
     }
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
-      this.add(path, `must be an http:// or https:// URL (got ${u.protocol})`)
+    if (!protocols.includes(u.protocol)) {
+      this.add(path, `must be ${kind} URL (got ${u.protocol})`)
       return undefined
     }
+    return u
+  }
+
+  /** An http(s) URL; plain http only to loopback unless `insecureHttp`. */
+  url (value: string | undefined, path: string, insecureHttp: boolean): string | undefined {
+    if (value === undefined) return undefined
+    const u = this.parsedUrl(value, path, ['http:', 'https:'], 'an http:// or https://')
+    if (u === undefined) return undefined
     if (u.username || u.password) this.add(path, 'must not carry credentials in the URL')
     if (u.search || u.hash) this.add(path, 'must not have a query or fragment')
     if (u.protocol === 'http:' && !insecureHttp && !isLoopbackHost(u.hostname)) {

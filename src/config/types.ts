@@ -74,6 +74,20 @@ export interface UpstreamConfig {
   ca?: string
 }
 
+/** `cache.redis`: replicas that share a Redis share their tokens, AES-256-GCM-encrypted with `key`. */
+export interface CacheConfig {
+  redis: {
+    /** redis:// or rediss://; may carry user:password. */
+    url: string
+    password?: Secret
+    keyPrefix: string
+    /** 32 random bytes, base64. */
+    key: Secret
+    /** PEM certificates trusted for rediss:// instead of the system CAs. */
+    ca?: string
+  }
+}
+
 export interface Config {
   listen: Endpoint
   admin: Endpoint
@@ -83,4 +97,5 @@ export interface Config {
   shutdownGrace: number
   credentials: Record<string, CredentialConfig>
   upstreams: Record<string, UpstreamConfig>
+  cache?: CacheConfig
 }

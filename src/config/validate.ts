@@ -1,4 +1,5 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
+import { readCache } from './cache-schema.js'
 import { Checker } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
 import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
@@ -62,7 +63,7 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
 
 export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
   const c = new Checker(env)
-  const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams']) ?? {}
+  const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams', 'cache']) ?? {}
   const listen = endpoint(c, root.listen, 'listen', 8080)
   const admin = endpoint(c, root.admin, 'admin', 9901)
   const log = c.object(root.log, 'log', ['level']) ?? {}
@@ -104,9 +105,11 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
     }
     if (u !== undefined) upstreams[name] = u
   }
+  const cache = readCache(c, root.cache)
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config = {
     listen, admin, log: { level }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+    ...(cache === undefined ? {} : { cache }),
   }
   return { config: deepFreeze(config), problems: [] }
 }

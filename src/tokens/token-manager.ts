@@ -7,6 +7,7 @@ import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
+import type { Obtained, SharedCache, TokenSource } from './shared-cache.js'
 
 /** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
 const MAX_TIMER_MS = 24 * 3600 * 1000
@@ -19,6 +20,8 @@ export interface CredentialStatus {
   state: CredentialState
   expiresAt: string | null
   lastError: LastError | null
+  /** Where the current token came from; only with a shared cache. */
+  source?: TokenSource
 }
 
 interface Entry {
@@ -31,10 +34,15 @@ interface Entry {
   failures: number
   timer?: NodeJS.Timeout
   nextAttemptAt?: number
+  /** The shared cache's view of this credential (cache.redis only). */
+  shared?: { identity: string, source?: TokenSource, handle?: string, refused?: string }
 }
 
 export interface TokenManagerOptions {
-  credentials: Array<{ credential: Credential, timeoutSeconds: number }>
+  /** `cacheIdentity`: who the credential is, for the shared cache (see cache-identity.ts). */
+  credentials: Array<{ credential: Credential, timeoutSeconds: number, cacheIdentity?: string }>
+  /** Replicas share their tokens through it (cache.redis). */
+  cache?: SharedCache
   refresh: RefreshConfig
   logger: Logger
   metrics: Metrics
@@ -52,11 +60,14 @@ export class TokenManager {
   readonly #now: () => number
   readonly #random: () => number
   readonly #closing = new AbortController()
+  readonly #cache?: SharedCache
 
   constructor (opts: TokenManagerOptions) {
-    for (const { credential, timeoutSeconds } of opts.credentials) {
-      this.#entries.set(credential.name, { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0 })
+    for (const { credential, timeoutSeconds, cacheIdentity } of opts.credentials) {
+      const shared = opts.cache !== undefined && cacheIdentity !== undefined ? { identity: cacheIdentity } : undefined
+      this.#entries.set(credential.name, { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, ...(shared === undefined ? {} : { shared }) })
     }
+    this.#cache = opts.cache
     this.#refresh = opts.refresh
     this.#log = opts.logger
     this.#metrics = opts.metrics
@@ -99,6 +110,10 @@ export class TokenManager {
     if (e.current?.token !== token) return
     this.#log.info({ credential: name, fingerprint: e.current.fingerprint }, 'upstream refused the token; fetching a new one')
     e.current = undefined
+    if (e.shared !== undefined) {
+      e.shared.refused = token
+      if (e.shared.handle !== undefined) this.#cache?.drop(e.shared.identity, e.shared.handle)
+    }
     void this.#fetchNow(e)
   }
 
@@ -124,6 +139,7 @@ export class TokenManager {
         state: this.#state(e),
         expiresAt: e.current === undefined ? null : new Date(e.current.expiresAt).toISOString(),
         lastError: e.lastError ?? null,
+        ...(this.#cache === undefined ? {} : { source: e.shared?.source ?? 'identity-service' }),
       }
     }
     return out
@@ -140,6 +156,7 @@ export class TokenManager {
     this.#closing.abort()
     for (const e of this.#entries.values()) clearTimeout(e.timer)
     await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close?.()))
+    await this.#cache?.close()
   }
 
   #entry (name: string): Entry {
@@ -214,9 +231,9 @@ export class TokenManager {
     return Math.max(0, Math.min(planned, usableFor * 0.9) - (this.#now() - t.receivedAt))
   }
 
-  async #fetch (e: Entry): Promise<TokenInfo | undefined> {
-    const name = e.credential.name
-    const stop = this.#metrics.tokenDuration.startTimer({ credential: name })
+  /** One request to the identity service, timed; refuses a token that arrives with minValidity or less left. */
+  async #request (e: Entry): Promise<TokenInfo> {
+    const stop = this.#metrics.tokenDuration.startTimer({ credential: e.credential.name })
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), this.#closing.signal])
       const issued = await e.credential.fetchToken(signal)
@@ -227,17 +244,44 @@ export class TokenManager {
           `token arrived with ${Math.round((info.expiresAt - info.receivedAt) / 100) / 10}s left (${info.expirySource}), not more than refresh.minValidity (${this.#refresh.minValidity}s)`,
           { outcome: 'error', error: 'token_expired_on_arrival' })
       }
+      return info
+    } finally {
+      stop()
+    }
+  }
+
+  /** From the identity service, or through the shared cache when there is one. */
+  async #obtain (e: Entry): Promise<Obtained> {
+    if (this.#cache === undefined || e.shared === undefined) return { info: await this.#request(e), source: 'identity-service' }
+    return await this.#cache.obtain({
+      credential: e.credential.name,
+      identity: e.shared.identity,
+      held: e.current,
+      refused: e.shared.refused,
+      minValidityMs: this.#refresh.minValidity * 1000,
+      timeoutMs: e.timeoutMs,
+      fetch: async () => await this.#request(e),
+      signal: this.#closing.signal,
+    })
+  }
+
+  async #fetch (e: Entry): Promise<TokenInfo | undefined> {
+    const name = e.credential.name
+    try {
+      const { info, source, handle } = await this.#obtain(e)
       e.current = info
       e.hadToken = true
       e.lastError = undefined
       e.failures = 0
-      this.#metrics.tokenRequests.inc({ credential: name, outcome: 'success' })
+      if (e.shared !== undefined) e.shared = { identity: e.shared.identity, source, ...(handle === undefined ? {} : { handle }) }
+      if (source === 'identity-service') this.#metrics.tokenRequests.inc({ credential: name, outcome: 'success' })
       this.#metrics.tokenExpiry.set({ credential: name }, info.expiresAt / 1000)
       const refreshIn = this.#refreshDelay(info)
       this.#log.info({
         credential: name, fingerprint: info.fingerprint, exp: info.claims.exp, azp: info.claims.azp, jti: info.claims.jti,
         lifetimeS: Math.round((info.expiresAt - info.receivedAt) / 1000), expirySource: info.expirySource, refreshInS: Math.round(refreshIn / 1000),
-      }, 'token obtained')
+        ...(e.shared === undefined ? {} : { source }),
+      }, source === 'cache' ? 'token adopted from the shared cache' : 'token obtained')
       this.#schedule(e, refreshIn)
       return info
     } catch (thrown) {
@@ -256,8 +300,6 @@ export class TokenManager {
       else this.#log.warn(fields, `token request for credential "${name}" failed: ${err.message}`)
       this.#schedule(e, delay)
       return undefined
-    } finally {
-      stop()
     }
   }
 }
