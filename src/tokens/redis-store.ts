@@ -7,6 +7,8 @@ import type { Metrics } from '../observability/metrics.js'
 
 /** The longest a command (and so a client request) waits on Redis. */
 export const REDIS_WAIT_MS = 250
+/** Bounds the first connection attempt, which the first token requests wait for (they wait for a token anyway). */
+export const REDIS_CONNECT_MS = 1000
 /** How often an unavailable Redis is probed (PING) to go back to it. */
 const PROBE_MS = 1000
 
@@ -24,7 +26,8 @@ export class RedisStore {
   readonly #metrics: Metrics
   readonly #where: string
   #up = true
-  #ready: Promise<void>
+  /** The first connection attempt's outcome: true once ready, false at its first error (refused, timed out, auth). */
+  readonly #first: Promise<boolean>
   #probe?: NodeJS.Timeout
   #closed = false
 
@@ -33,7 +36,10 @@ export class RedisStore {
     this.#where = where
     this.#log = log
     this.#metrics = metrics
-    this.#ready = new Promise((resolve) => { client.once('ready', resolve) })
+    this.#first = new Promise((resolve) => {
+      client.once('ready', () => resolve(true))
+      client.once('error', () => resolve(false))
+    })
     client.on('error', (err: Error) => { this.#down(err.message) })
     client.on('ready', () => { if (!this.#up) void this.#check() })
   }
@@ -47,7 +53,7 @@ export class RedisStore {
       // rediss:// always verifies the server's certificate: against `ca` when given, else the system CAs.
       ...(tls ? { tls: { rejectUnauthorized: true, ...(cfg.ca === undefined ? {} : { ca: cfg.ca }) } } : {}),
       commandTimeout: REDIS_WAIT_MS,
-      connectTimeout: 2000,
+      connectTimeout: REDIS_CONNECT_MS,
       // Fail at once instead of queueing while disconnected; never replay a command on another connection.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -102,10 +108,10 @@ export class RedisStore {
 
   async #run<R> (operation: CacheOperation, fn: () => Promise<{ outcome: 'hit' | 'miss' | 'ok', result: R }>): Promise<R | undefined> {
     if (!this.#up || this.#closed) return undefined
-    // The first command may come before the connection is up: wait for it, as long as for any command.
-    if (this.#client.status !== 'ready' && !(await this.#connected())) {
+    // The first commands come while the first connection is being made (the process is starting): wait for its outcome.
+    if (this.#client.status !== 'ready' && !(await this.#first)) {
       this.#metrics.cacheOperations.inc({ operation, outcome: 'error' })
-      this.#down(`not connected within ${REDIS_WAIT_MS} ms`)
+      this.#down('not connected')
       return undefined
     }
     try {
@@ -116,16 +122,6 @@ export class RedisStore {
       this.#metrics.cacheOperations.inc({ operation, outcome: 'error' })
       this.#down((err as Error).message)
       return undefined
-    }
-  }
-
-  async #connected (): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), REDIS_WAIT_MS) })
-    try {
-      return await Promise.race([this.#ready.then(() => true), late])
-    } finally {
-      clearTimeout(timer)
     }
   }
 

@@ -1,0 +1,84 @@
+// Replica processes of the built CLI (node dist/cli.js run) sharing one config: spawn, wait until they listen, read their logs, kill.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import { request } from 'undici'
+import { until } from './sidecar.js'
+
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+
+export interface Replica {
+  index: number
+  proc: ChildProcess
+  /** The shared listener's base URL and the admin one, once it listens. */
+  proxy: string
+  admin: string
+  /** Parsed JSON log lines so far. */
+  logs: () => Array<Record<string, unknown>>
+  /** Log lines whose msg matches. */
+  find: (msg: RegExp) => Array<Record<string, unknown>>
+  exited: Promise<void>
+}
+
+/** Writes `doc` (listeners on port 0) to a file and spawns one replica on it; `listening` resolves once it listens. */
+export function spawnReplica (file: string, index: number): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  let out = ''
+  proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+  proc.stderr!.on('data', (c: Buffer) => { out += c.toString() })
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  const logs = (): Array<Record<string, unknown>> => out.split('\n').flatMap((l) => {
+    try { return l.startsWith('{') ? [JSON.parse(l) as Record<string, unknown>] : [] } catch { return [] }
+  })
+  const find = (msg: RegExp): Array<Record<string, unknown>> => logs().filter((l) => msg.test(String(l.msg)))
+  const replica = { index, proc, logs, find, exited }
+  const listening = until(() => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null, 20_000, `replica ${index} to listen`).then(() => {
+    const line = find(/^tokenproxy listening$/)[0]
+    if (line === undefined) throw new Error(`replica ${index} exited: ${out.slice(-2000)}`)
+    const addresses = line.addresses as Record<string, string>
+    return { ...replica, proxy: addresses.listen!, admin: addresses.admin! }
+  })
+  return { replica, listening }
+}
+
+export function writeConfig (t: Test, doc: Record<string, unknown>): string {
+  const file = join(t.testdir({}), 'tokenproxy.yaml')
+  writeFileSync(file, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...doc }))
+  return file
+}
+
+/** `n` replicas of `doc`, started at once; resolves when every one listens. Killed with the test. */
+export async function startReplicas (t: Test, n: number, doc: Record<string, unknown>): Promise<Replica[]> {
+  const file = writeConfig(t, doc)
+  const spawned = Array.from({ length: n }, (_, i) => spawnReplica(file, i))
+  t.teardown(async () => {
+    for (const { replica } of spawned) if (replica.proc.exitCode === null && replica.proc.signalCode === null) replica.proc.kill('SIGKILL')
+    await Promise.all(spawned.map(({ replica }) => replica.exited))
+  })
+  return await Promise.all(spawned.map(({ listening }) => listening))
+}
+
+export interface Readiness { status: number, credentials: Record<string, { state: string, source?: string, expiresAt: string | null }> }
+
+export async function readyz (r: Replica): Promise<Readiness> {
+  const res = await request(`${r.admin}/readyz`)
+  const body = await res.body.json() as Readiness
+  return { status: res.statusCode, credentials: body.credentials }
+}
+
+/** Resolves once every replica's /readyz answers 200. */
+export async function allReady (replicas: Replica[], ms = 15_000): Promise<void> {
+  await until(async () => (await Promise.all(replicas.map(readyz))).every((r) => r.status === 200), ms, 'every replica to be ready')
+}
+
+/** GET `path` on the replica's shared listener: status, the Authorization the upstream saw (echo) and how long it took. */
+export async function proxied (r: Replica, path: string): Promise<{ status: number, authorization?: string, ms: number }> {
+  const start = performance.now()
+  const res = await request(`${r.proxy}${path}`)
+  const text = await res.body.text()
+  let authorization: string | undefined
+  try { authorization = (JSON.parse(text) as { authorization?: string }).authorization } catch { /* not the echo */ }
+  return { status: res.statusCode, ...(authorization === undefined ? {} : { authorization }), ms: performance.now() - start }
+}
