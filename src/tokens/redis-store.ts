@@ -143,6 +143,6 @@ export class RedisStore {
     if (this.#up || this.#closed) return
     this.#up = true
     clearInterval(this.#probe)
-    this.#log.info({ redis: this.#where }, `shared token cache ${this.#where} is back`)
+    this.#log.info({ redis: this.#where }, `shared token cache ${this.#where} is available again`)
   }
 }
