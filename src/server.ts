@@ -92,7 +92,7 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
 
 export async function buildServer (config: Config, opts: BuildOptions = {}): Promise<Sidecar> {
   const logger = opts.logger ?? createLogger(config.log.level)
-  const metrics = createMetrics()
+  const metrics = createMetrics({ cache: config.cache !== undefined })
   const upstreams = Object.values(config.upstreams)
   const used = [...new Set(upstreams.map((u) => u.credential))]
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.

@@ -1,4 +1,5 @@
 // `tokenproxy check`: a one-screen summary of a valid config, without any secret value.
+import { publicRedisUrl } from '../config/cache-schema.js'
 import type { Config, CredentialConfig } from '../config/types.js'
 
 function describeCredential (c: CredentialConfig): string {
@@ -30,6 +31,8 @@ export function summarize (config: Config, file: string): string {
     const where = [u.prefix === undefined ? undefined : `${u.prefix}/* on listen`, u.port === undefined ? undefined : `port ${u.port}`].filter(Boolean).join(' and ')
     lines.push(`  ${u.name}: ${where} -> ${u.target}  (credential ${u.credential}, timeout ${u.timeout}s)`)
   }
+  const redis = config.cache?.redis
+  if (redis !== undefined) lines.push(`cache: redis ${publicRedisUrl(redis.url)}, keyPrefix "${redis.keyPrefix}", key ${redis.key.describe()}${redis.password === undefined ? '' : `, password ${redis.password.describe()}`}`)
   const unused = Object.keys(config.credentials).filter((n) => !Object.values(config.upstreams).some((u) => u.credential === n))
   if (unused.length > 0) lines.push(`note: credentials not used by any upstream: ${unused.join(', ')}`)
   return lines.join('\n')

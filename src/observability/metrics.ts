@@ -16,7 +16,8 @@ export interface Metrics {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 export const methodLabel = (method: string): string => (METHODS.has(method) ? method : 'OTHER')
 
-export function createMetrics (): Metrics {
+/** `cache`: a shared cache is configured, so its operations counter is exposed too. */
+export function createMetrics (opts: { cache?: boolean } = {}): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
@@ -43,7 +44,8 @@ export function createMetrics (): Metrics {
       name: 'tokenproxy_upstream_auth_retries_total', help: 'Requests replayed with a fresh token after an upstream 401', labelNames: ['upstream'], registers,
     }),
     cacheOperations: new Counter({
-      name: 'tokenproxy_cache_operations_total', help: 'Shared token cache (Redis) operations, by outcome', labelNames: ['operation', 'outcome'], registers,
+      name: 'tokenproxy_cache_operations_total', help: 'Shared token cache (Redis) operations, by outcome', labelNames: ['operation', 'outcome'],
+      registers: opts.cache === true ? registers : [],
     }),
   }
 }

@@ -7,7 +7,7 @@ import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
-import type { Obtained, SharedCache, TokenSource } from './shared-cache.js'
+import { WAIT_TIMEOUT, type Obtained, type SharedCache, type TokenSource } from './shared-cache.js'
 
 /** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
 const MAX_TIMER_MS = 24 * 3600 * 1000
@@ -289,7 +289,8 @@ export class TokenManager {
       const err = toTokenError(thrown)
       e.failures += 1
       e.lastError = { ...err.info, message: err.message, at: new Date(this.#now()).toISOString() }
-      this.#metrics.tokenRequests.inc({ credential: name, outcome: err.outcome })
+      // Waiting in vain for another replica's token request is not a request of this one's.
+      if (err.info.error !== WAIT_TIMEOUT) this.#metrics.tokenRequests.inc({ credential: name, outcome: err.outcome })
       const delay = backoffDelay(e.failures, err.outcome, this.#backoff, this.#random)
       const still = this.#usable(e)
       const fields = {

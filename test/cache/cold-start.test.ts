@@ -25,7 +25,7 @@ if (redis !== undefined) {
     const spawned = Array.from({ length: REPLICAS }, (_, i) => spawnReplica(file, i))
     t.teardown(async () => {
       for (const { replica } of spawned) replica.proc.kill('SIGKILL')
-      await Promise.all(spawned.map(({ replica }) => replica.exited))
+      await Promise.all(spawned.map(async ({ replica }) => await replica.exited))
     })
     // Each replica gets 5 concurrent requests as soon as it listens, before it holds a token.
     const answers = await Promise.all(spawned.map(async ({ listening }) => {

@@ -18,3 +18,10 @@ t.test('metrics: each tokenproxy_ metric in the README metrics table with its ty
   t.equal(ours.length, 6, 'the six SPEC metrics')
   for (const m of ours) t.match(readme, new RegExp(`^\\| \`${m.name}\` \\| ${m.type} \\|`, 'm'), `${m.name} (${m.type}) documented`)
 })
+
+t.test('metrics with cache.redis: the cache operations counter too, documented', async (t) => {
+  const { registry } = createMetrics({ cache: true })
+  const ours = (await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('tokenproxy_'))
+  t.equal(ours.length, 7)
+  t.match(readme, /^\| `tokenproxy_cache_operations_total` \| counter \| operation = get, set, lock, delete; outcome = hit, miss, ok, error \|/m)
+})

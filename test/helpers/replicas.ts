@@ -22,7 +22,7 @@ export interface Replica {
   exited: Promise<void>
 }
 
-/** Writes `doc` (listeners on port 0) to a file and spawns one replica on it; `listening` resolves once it listens. */
+/** Spawns one replica on a config file; `listening` resolves once it listens. */
 export function spawnReplica (file: string, index: number): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
   const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   let out = ''
@@ -43,21 +43,35 @@ export function spawnReplica (file: string, index: number): { replica: Omit<Repl
   return { replica, listening }
 }
 
-export function writeConfig (t: Test, doc: Record<string, unknown>): string {
-  const file = join(t.testdir({}), 'tokenproxy.yaml')
+/** Writes `doc` with both listeners on loopback port 0 as DIR/tokenproxy.yaml. */
+export function writeConfigIn (dir: string, doc: Record<string, unknown>): string {
+  const file = join(dir, 'tokenproxy.yaml')
   writeFileSync(file, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...doc }))
   return file
 }
 
-/** `n` replicas of `doc`, started at once; resolves when every one listens. Killed with the test. */
-export async function startReplicas (t: Test, n: number, doc: Record<string, unknown>): Promise<Replica[]> {
-  const file = writeConfig(t, doc)
+export const writeConfig = (t: Test, doc: Record<string, unknown>): string => writeConfigIn(t.testdir({}), doc)
+
+/** `n` replicas of one config file, started at once; resolves when every one listens. `stop` kills them all. */
+export async function launchReplicas (file: string, n: number): Promise<{ replicas: Replica[], stop: () => Promise<void> }> {
   const spawned = Array.from({ length: n }, (_, i) => spawnReplica(file, i))
-  t.teardown(async () => {
+  const stop = async (): Promise<void> => {
     for (const { replica } of spawned) if (replica.proc.exitCode === null && replica.proc.signalCode === null) replica.proc.kill('SIGKILL')
     await Promise.all(spawned.map(({ replica }) => replica.exited))
-  })
-  return await Promise.all(spawned.map(({ listening }) => listening))
+  }
+  try {
+    return { replicas: await Promise.all(spawned.map(({ listening }) => listening)), stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** `n` replicas of `doc`, killed with the test. */
+export async function startReplicas (t: Test, n: number, doc: Record<string, unknown>): Promise<Replica[]> {
+  const { replicas, stop } = await launchReplicas(writeConfig(t, doc), n)
+  t.teardown(stop)
+  return replicas
 }
 
 export interface Readiness { status: number, credentials: Record<string, { state: string, source?: string, expiresAt: string | null }> }

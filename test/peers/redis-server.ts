@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
+import type { SelfSigned } from '../helpers/tls-peers.js'
 
 export const REDIS_BIN = 'redis-server'
 
@@ -39,14 +40,14 @@ export function redisUnavailable (): string | undefined {
  * The peer for a test file, or undefined after one skip line (a failure under CI=true) when
  * redis-server is missing; the file ends there.
  */
-export async function redisForTest (t: Test): Promise<RedisPeer | undefined> {
+export async function redisForTest (t: Test, opts: { tls?: SelfSigned } = {}): Promise<RedisPeer | undefined> {
   const unavailable = redisUnavailable()
   if (unavailable !== undefined) {
     if (process.env.CI === 'true') t.fail(`Redis: cannot run here under CI: ${unavailable}`)
     else t.plan(0, `Redis: skipped, ${unavailable}`)
     return undefined
   }
-  const peer = await startRedis()
+  const peer = await startRedis(opts)
   t.teardown(() => peer.close())
   return peer
 }
@@ -59,8 +60,12 @@ async function freePort (): Promise<number> {
   return port
 }
 
-function spawnServer (port: number, password: string): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no']
+/** `tls`: serve TLS only (rediss://) with that certificate. */
+function spawnServer (port: number, password: string, tls?: SelfSigned): Promise<ChildProcess> {
+  const listen = tls === undefined
+    ? ['--port', String(port)]
+    : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-auth-clients', 'no']
+  const args = [...listen, '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no']
   const proc = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   return new Promise((resolve, reject) => {
@@ -77,17 +82,17 @@ function spawnServer (port: number, password: string): Promise<ChildProcess> {
 const exited = (proc: ChildProcess): Promise<void> =>
   proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((resolve) => proc.once('exit', () => resolve()))
 
-export async function startRedis (): Promise<RedisPeer> {
+export async function startRedis (opts: { tls?: SelfSigned } = {}): Promise<RedisPeer> {
   const port = await freePort()
   const password = `redis-${randomBytes(9).toString('hex')}`
-  let proc = await spawnServer(port, password)
+  let proc = await spawnServer(port, password, opts.tls)
   const connectAdmin = (): Redis => {
-    const c = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 1 })
+    const c = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 1, ...(opts.tls === undefined ? {} : { tls: { ca: opts.tls.cert } }) })
     c.on('error', () => {})
     return c
   }
   const peer: RedisPeer = {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${opts.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}/0`,
     port,
     password,
     get pid () { return proc.pid! },
@@ -99,7 +104,7 @@ export async function startRedis (): Promise<RedisPeer> {
       await exited(proc)
     },
     async restart () {
-      proc = await spawnServer(port, password)
+      proc = await spawnServer(port, password, opts.tls)
       peer.admin.disconnect()
       peer.admin = connectAdmin()
     },

@@ -1,0 +1,70 @@
+// Runs 1, 10 and 50 replica processes of the built CLI against one emulated Keycloak, without and with the Redis cache,
+// and prints the identity service's token requests per refresh period: `npm run replicas` (REPLICAS=1,10,50 PERIODS=4).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startKeycloak } from '../test/peers/keycloak-emulator.js'
+import { redisUnavailable, startRedis, type RedisPeer } from '../test/peers/redis-server.js'
+import { newCacheKey } from '../test/helpers/cache.js'
+import { allReady, launchReplicas, writeConfigIn } from '../test/helpers/replicas.js'
+
+const COUNTS = (process.env.REPLICAS ?? '1,10,50').split(',').map(Number)
+const PERIODS = Number(process.env.PERIODS ?? 4)
+/** Token lifetime (s): short, so a run sees several refresh periods; refresh at 0.8 of it. */
+const LIFESPAN_S = Number(process.env.LIFESPAN ?? 8)
+const AT = 0.8
+
+interface Row { replicas: number, cache: boolean, coldStart: number, perPeriod: number, window: number, startS: number }
+
+async function measure (n: number, redis: RedisPeer | undefined): Promise<Row> {
+  const kc = await startKeycloak({ lifespan: LIFESPAN_S, clients: { 'test-ext': { secret: 's3cret' } } })
+  const dir = mkdtempSync(join(tmpdir(), 'tokenproxy-replicas-'))
+  try {
+    const file = writeConfigIn(dir, {
+      refresh: { at: AT, jitter: 0.05, minValidity: 1 },
+      credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 's3cret' } },
+      upstreams: { registry: { target: 'http://127.0.0.1:9', credential: 'registry', prefix: '/registry' } },
+      ...(redis === undefined ? {} : { cache: { redis: { url: redis.url, password: redis.password, key: newCacheKey() } } }),
+    })
+    const started = Date.now()
+    const { replicas, stop } = await launchReplicas(file, n)
+    try {
+      await allReady(replicas, 120_000)
+      const startS = (Date.now() - started) / 1000
+      const coldStart = kc.tokenRequests
+      // Count over whole periods, starting one period after the first tokens (so the start is not counted).
+      const period = LIFESPAN_S * AT * 1000
+      await new Promise((resolve) => setTimeout(resolve, period / 2))
+      const from = kc.tokenRequests
+      await new Promise((resolve) => setTimeout(resolve, PERIODS * period))
+      const window = kc.tokenRequests - from
+      return { replicas: n, cache: redis !== undefined, coldStart, perPeriod: window / PERIODS, window, startS }
+    } finally {
+      await stop()
+    }
+  } finally {
+    await kc.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const missing = redisUnavailable()
+if (missing !== undefined) throw new Error(missing)
+const redis = await startRedis()
+const rows: Row[] = []
+try {
+  for (const n of COUNTS) {
+    for (const cache of [false, true]) {
+      await redis.admin.flushall()
+      const row = await measure(n, cache ? redis : undefined)
+      rows.push(row)
+      console.error(`${n} replicas, ${cache ? 'with' : 'without'} the cache: ${row.coldStart} at start, ${row.window} in ${PERIODS} periods (all ready in ${row.startS.toFixed(1)} s)`)
+    }
+  }
+} finally {
+  await redis.close()
+}
+console.log(`\n${LIFESPAN_S} s tokens refreshed at ${AT} ± 0.05 of their lifetime (a period of ${(LIFESPAN_S * AT).toFixed(1)} s), ${PERIODS} periods counted per run:\n`)
+console.log('| replicas | cache | token requests at start | token requests per refresh period |')
+console.log('|---:|---|---:|---:|')
+for (const r of rows) console.log(`| ${r.replicas} | ${r.cache ? 'Redis' : 'none'} | ${r.coldStart} | ${r.perPeriod.toFixed(2)} |`)
