@@ -31,8 +31,8 @@ function configFrom (file: string | undefined, io: Io): { config: Config, file: 
 }
 
 /** Runs until a signal; resolves with the exit code. */
-export async function run (config: Config, onStarted?: (s: Sidecar) => void): Promise<number> {
-  const sidecar = await buildServer(config)
+export async function run (config: Config, onStarted?: (s: Sidecar) => void, source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
+  const sidecar = await buildServer(config, source === undefined ? {} : { configFile: source.file, env: source.env })
   try {
     await sidecar.start()
   } catch (err) {
@@ -58,6 +58,12 @@ export async function run (config: Config, onStarted?: (s: Sidecar) => void): Pr
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
+    // SIGHUP reloads the config file, as nginx does; without a file (the demo) it is logged and ignored.
+    process.on('SIGHUP', () => {
+      if (stopping) return
+      if (source === undefined) sidecar.logger.warn('SIGHUP: no config file to reload')
+      else void sidecar.reloadFile('SIGHUP')
+    })
   })
 }
 
@@ -84,9 +90,11 @@ export async function main (argv: string[], io: Io): Promise<number> {
   }
   const [command = 'run', ...rest] = positionals
   switch (command) {
-    case 'run':
+    case 'run': {
       if (rest.length > 0) throw new UsageError(`run takes no arguments (got ${rest.join(' ')})`)
-      return await run(configFrom(values.config, io).config)
+      const { config, file } = configFrom(values.config, io)
+      return await run(config, undefined, { file, env: io.env })
+    }
     case 'check': {
       const { config, file } = configFrom(values.config, io)
       io.out(summarize(config, file))

@@ -9,6 +9,7 @@ export interface Metrics {
   requests: Counter<'upstream' | 'method' | 'code'>
   requestDuration: Histogram<'upstream'>
   authRetries: Counter<'upstream'>
+  configReloads: Counter<'outcome'>
 }
 
 /** Methods outside this set are counted as OTHER, so a client cannot invent label values. */
@@ -40,6 +41,9 @@ export function createMetrics (): Metrics {
     }),
     authRetries: new Counter({
       name: 'tokenproxy_upstream_auth_retries_total', help: 'Requests replayed with a fresh token after an upstream 401', labelNames: ['upstream'], registers,
+    }),
+    configReloads: new Counter({
+      name: 'tokenproxy_config_reloads_total', help: 'Config reloads (SIGHUP or a changed file), by outcome', labelNames: ['outcome'], registers,
     }),
   }
 }

@@ -31,6 +31,8 @@ interface Entry {
   failures: number
   timer?: NodeJS.Timeout
   nextAttemptAt?: number
+  /** Aborted when the credential is removed (config reload) or the manager closes. */
+  stop: AbortController
 }
 
 export interface TokenManagerOptions {
@@ -45,18 +47,16 @@ export interface TokenManagerOptions {
 
 export class TokenManager {
   readonly #entries = new Map<string, Entry>()
-  readonly #refresh: RefreshConfig
+  #refresh: RefreshConfig
   readonly #log: Logger
   readonly #metrics: Metrics
   readonly #backoff: BackoffOptions
   readonly #now: () => number
   readonly #random: () => number
-  readonly #closing = new AbortController()
+  #started = false
 
   constructor (opts: TokenManagerOptions) {
-    for (const { credential, timeoutSeconds } of opts.credentials) {
-      this.#entries.set(credential.name, { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0 })
-    }
+    for (const { credential, timeoutSeconds } of opts.credentials) this.#add(credential, timeoutSeconds)
     this.#refresh = opts.refresh
     this.#log = opts.logger
     this.#metrics = opts.metrics
@@ -67,7 +67,38 @@ export class TokenManager {
 
   /** Starts fetching every credential's first token at once. */
   start (): void {
+    this.#started = true
     for (const e of this.#entries.values()) void this.#fetchNow(e)
+  }
+
+  /**
+   * Adds a credential (config reload: a new or changed one) and, once started, fetches its first
+   * token; requests for it wait for that fetch as at start.
+   */
+  add (credential: Credential, timeoutSeconds: number): void {
+    const e = this.#add(credential, timeoutSeconds)
+    if (this.#started) void this.#fetchNow(e)
+  }
+
+  /** Removes a credential: its timers and fetch stop, and it cleans up (wallet logout). */
+  async remove (name: string): Promise<void> {
+    const e = this.#entry(name)
+    this.#entries.delete(name)
+    e.stop.abort()
+    clearTimeout(e.timer)
+    this.#metrics.tokenExpiry.remove({ credential: name })
+    await e.credential.close?.()
+  }
+
+  /** New refresh settings (config reload) take effect from each credential's next token. */
+  setRefresh (refresh: RefreshConfig): void {
+    this.#refresh = refresh
+  }
+
+  #add (credential: Credential, timeoutSeconds: number): Entry {
+    const e: Entry = { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, stop: new AbortController() }
+    this.#entries.set(credential.name, e)
+    return e
   }
 
   /** The token to inject now, without waiting; undefined when none is usable. */
@@ -113,7 +144,7 @@ export class TokenManager {
       // That fetch may have carried the old secret: when it failed, try the new one now, not after the backoff.
       if (got !== undefined) return got
     }
-    if (this.#closing.signal.aborted) return undefined
+    if (e.stop.signal.aborted) return undefined
     return await this.#fetchNow(e)
   }
 
@@ -137,8 +168,10 @@ export class TokenManager {
 
   /** Stops timers, cancels fetches in flight, and lets each credential clean up (wallet logout). */
   async close (): Promise<void> {
-    this.#closing.abort()
-    for (const e of this.#entries.values()) clearTimeout(e.timer)
+    for (const e of this.#entries.values()) {
+      e.stop.abort()
+      clearTimeout(e.timer)
+    }
     await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close?.()))
   }
 
@@ -188,7 +221,7 @@ export class TokenManager {
 
   #schedule (e: Entry, delayMs: number): void {
     clearTimeout(e.timer)
-    if (this.#closing.signal.aborted) return
+    if (e.stop.signal.aborted) return
     const dueAt = this.#now() + delayMs
     e.nextAttemptAt = dueAt
     // Node fires timers longer than 2^31-1 ms (24.8 days) at once; a 30-day wallet session needs more.
@@ -218,8 +251,9 @@ export class TokenManager {
     const name = e.credential.name
     const stop = this.#metrics.tokenDuration.startTimer({ credential: name })
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), this.#closing.signal])
+      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), e.stop.signal])
       const issued = await e.credential.fetchToken(signal)
+      if (e.stop.signal.aborted) return undefined
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
       if (usableFor <= 0) {
@@ -241,7 +275,7 @@ export class TokenManager {
       this.#schedule(e, refreshIn)
       return info
     } catch (thrown) {
-      if (this.#closing.signal.aborted) return undefined
+      if (e.stop.signal.aborted) return undefined
       const err = toTokenError(thrown)
       e.failures += 1
       e.lastError = { ...err.info, message: err.message, at: new Date(this.#now()).toISOString() }

@@ -1,0 +1,155 @@
+// A proxy listener: one node:http server that keeps its sockets while the Fastify app behind it is replaced (config reload).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { UpstreamConfig } from '../config/types.js'
+import { ProxyError } from '../errors.js'
+import { quietRequests } from '../observability/logger.js'
+import { methodLabel, type Metrics } from '../observability/metrics.js'
+import { registerBodyHandling } from './body.js'
+import { registerErrorHandling, sendProblem } from './error-handler.js'
+import { CONNECT_REFUSAL, refuseClientError } from './raw-refusals.js'
+import { checkHost, checkRequestTarget } from './request-guard.js'
+import { registerUpstream, type RouteDeps } from './routes.js'
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** One Fastify app for proxy traffic, and how many requests it is still answering. */
+interface Generation { app: FastifyInstance, handler: Handler, inflight: number, drained?: () => void }
+
+/**
+ * Builds the Fastify app for `upstreams` (under their prefixes, or at the root for a dedicated
+ * port). It never listens: its handler is given to a ProxyListener's server.
+ */
+async function proxyApp (logger: Logger, metrics: Metrics, upstreams: UpstreamConfig[], atRoot: boolean, deps: RouteDeps): Promise<Generation> {
+  let handler: Handler | undefined
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    ...quietRequests(),
+    routerOptions: { maxParamLength: 8192 },
+    // The app never listens: its handler serves the listener's own server, which outlives it.
+    serverFactory: (h) => { handler = h; return createServer() },
+    // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
+    frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
+  })
+  app.decorateRequest('tp', null)
+  registerBodyHandling(app)
+  registerErrorHandling(app, atRoot ? [] : upstreams.map((u) => u.prefix!))
+  // Callback-style hooks: an async hook costs a promise per request for work that never waits.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      checkHost(request.raw.httpVersion, request.headers.host)
+      checkRequestTarget(request.method, request.raw.url ?? '')
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done()
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    const upstream = request.tp?.upstream.name ?? 'none'
+    metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
+    if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+    done()
+  })
+  for (const u of upstreams) await registerUpstream(app, u, atRoot ? '' : u.prefix!, deps)
+  await app.ready()
+  return { app, handler: handler!, inflight: 0 }
+}
+
+export interface ProxyListenerOptions {
+  /** `listen`, or `upstreams.NAME` for a dedicated port. */
+  name: string
+  host: string
+  port: number
+  logger: Logger
+  metrics: Metrics
+  deps: RouteDeps
+  /** Dedicated port: its one upstream at the root; the shared listener: every upstream under its prefix. */
+  atRoot: boolean
+}
+
+export class ProxyListener {
+  readonly server: Server
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  #current: Generation | undefined
+  readonly #opts: ProxyListenerOptions
+
+  private constructor (opts: ProxyListenerOptions) {
+    this.#opts = opts
+    this.name = opts.name
+    this.host = opts.host
+    this.port = opts.port
+    // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
+    this.server = createServer({ requireHostHeader: false }, (req, res) => { this.#dispatch(req, res) })
+    this.server.requestTimeout = 0
+    this.server.on('clientError', refuseClientError)
+    this.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
+    // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
+    this.server.on('checkExpectation', (req, res) => { this.#dispatch(req, res) })
+  }
+
+  static async create (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]): Promise<ProxyListener> {
+    const l = new ProxyListener(opts)
+    await l.serve(upstreams)
+    return l
+  }
+
+  /** The app answering new requests now. */
+  get app (): FastifyInstance {
+    return this.#current!.app
+  }
+
+  /**
+   * Builds and readies an app for `upstreams`, then gives it every new request. The app it
+   * replaces finishes the requests it has (on the routes they started on), then closes.
+   */
+  async serve (upstreams: UpstreamConfig[]): Promise<void> {
+    const next = await proxyApp(this.#opts.logger, this.#opts.metrics, upstreams, this.#opts.atRoot, this.#opts.deps)
+    const old = this.#current
+    this.#current = next
+    if (old !== undefined) void this.#retire(old)
+  }
+
+  #dispatch (req: IncomingMessage, res: ServerResponse): void {
+    const gen = this.#current!
+    gen.inflight++
+    res.once('close', () => {
+      if (--gen.inflight === 0) gen.drained?.()
+    })
+    gen.handler(req, res)
+  }
+
+  async #retire (gen: Generation): Promise<void> {
+    if (gen.inflight > 0) await new Promise<void>((resolve) => { gen.drained = resolve })
+    await gen.app.close()
+  }
+
+  /** Resolves with the bound base URL. */
+  async listen (): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => { reject(err) }
+      this.server.once('error', fail)
+      this.server.listen(this.port, this.host, () => {
+        this.server.off('error', fail)
+        resolve()
+      })
+    })
+    const { address, port } = this.server.address() as { address: string, port: number }
+    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`
+  }
+
+  /** Stops accepting and waits for in-flight requests; idle keep-alive connections close at once. */
+  async close (): Promise<void> {
+    const gen = this.#current!
+    if (this.server.listening) {
+      const closed = new Promise<void>((resolve) => this.server.close(() => { resolve() }))
+      this.server.closeIdleConnections()
+      await closed
+    }
+    await gen.app.close()
+  }
+}
