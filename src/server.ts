@@ -40,6 +40,26 @@ export interface Sidecar {
   close (graceMs?: number): Promise<void>
 }
 
+/** A listener that could not bind: which one, where, and the config key that moves it. */
+export class ListenError extends Error {
+  readonly listener: string
+  readonly address: string
+  readonly code: string | undefined
+  /** `listen.port`, `admin.port` or `upstreams.NAME.port`. */
+  readonly key: string
+
+  constructor (l: Listener, cause: unknown) {
+    const code = (cause as { code?: unknown }).code
+    const why = code === 'EADDRINUSE' ? 'the address is already in use (EADDRINUSE)' : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
+    super(`${l.name} cannot listen on ${l.host}:${l.port}: ${why}`, { cause })
+    this.name = 'ListenError'
+    this.listener = l.name
+    this.address = `${l.host}:${l.port}`
+    this.code = typeof code === 'string' ? code : undefined
+    this.key = `${l.name}.port`
+  }
+}
+
 export interface BuildOptions {
   logger?: Logger
   backoff?: BackoffOptions
@@ -135,7 +155,11 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
         if (!isLoopbackHost(l.host)) {
           logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
         }
-        addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
+        try {
+          addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
+        } catch (err) {
+          throw new ListenError(l, err)
+        }
       }
       logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: upstreams.map((u) => u.name) }, 'tokenproxy listening')
       return addresses

@@ -6,7 +6,7 @@ import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types
 type Raw = Record<string, unknown>
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 function endpoint (c: Checker, raw: unknown, path: string, port: number): Endpoint {
   const obj = c.object(raw, path, ['host', 'port']) ?? {}
@@ -66,7 +66,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   const listen = endpoint(c, root.listen, 'listen', 8080)
   const admin = endpoint(c, root.admin, 'admin', 9901)
   const log = c.object(root.log, 'log', ['level']) ?? {}
-  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LEVELS })!
+  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LOG_LEVELS })!
   const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
   const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
   const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!

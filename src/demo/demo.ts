@@ -9,7 +9,7 @@ export interface DemoOptions {
   port?: string
   adminPort?: string
   out: (s: string) => void
-  run: (config: Config, onStarted?: (s: Sidecar) => void) => Promise<number>
+  run: (config: Config, onStarted?: (s: Sidecar) => void, moves?: Record<string, string>) => Promise<number>
 }
 
 export async function runDemo (opts: DemoOptions): Promise<number> {
@@ -40,7 +40,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
         'Ctrl-C stops it.',
         '',
       ].join('\n'))
-    })
+    }, { 'listen.port': '--port', 'admin.port': '--admin-port' })
   } finally {
     await Promise.all([idp.close(), echo.close()])
   }
