@@ -7,8 +7,10 @@ import type { Config, UpstreamConfig } from './config/types.js'
 import { createCredential } from './credentials/index.js'
 import { ProxyError } from './errors.js'
 import { buildAdmin } from './observability/health.js'
-import { createLogger, quietRequests } from './observability/logger.js'
+import { LogSummary } from './observability/log-summary.js'
+import { openLogger, quietRequests } from './observability/logger.js'
 import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
+import { logRequest, markRequestStart } from './proxy/access-log.js'
 import { registerBodyHandling } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
@@ -67,9 +69,15 @@ export interface BuildOptions {
   random?: () => number
   /** How often the files behind `{ file }` secrets are re-read (default 10 s). */
   secretPollMs?: number
+  /** The interval over which repeated TOKEN_UNAVAILABLE warnings are summarised (default 10 s). */
+  summaryIntervalMs?: number
 }
 
-function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
+interface ProxyAppDeps { logger: Logger, metrics: Metrics, summary: LogSummary, logRequests: boolean }
+
+function proxyApp ({ logger, metrics, summary, logRequests }: ProxyAppDeps, prefixes: string[]): FastifyInstance {
+  // A dedicated port's app has no prefixes: its access-log route is the port.
+  const dedicated = prefixes.length === 0
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
@@ -86,10 +94,12 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
   // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
   app.server.on('checkExpectation', (req, res) => { app.server.emit('request', req, res) })
   app.decorateRequest('tp', null)
+  app.decorateRequest('tpSentBefore', 0)
   registerBodyHandling(app)
-  registerErrorHandling(app, prefixes)
+  registerErrorHandling(app, prefixes, summary)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (logRequests) markRequestStart(request)
     try {
       checkHost(request.raw.httpVersion, request.headers.host)
       checkRequestTarget(request.method, request.raw.url ?? '')
@@ -103,14 +113,17 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+    if (logRequests) logRequest(logger, request, reply, dedicated)
     done()
   })
   return app
 }
 
 export async function buildServer (config: Config, opts: BuildOptions = {}): Promise<Sidecar> {
-  const logger = opts.logger ?? createLogger(config.log.level)
+  const logger = opts.logger ?? await openLogger(config.log)
   const metrics = createMetrics()
+  const summary = new LogSummary(logger, opts.summaryIntervalMs)
+  const appDeps = { logger, metrics, summary, logRequests: config.log.requests }
   const upstreams = Object.values(config.upstreams)
   const used = [...new Set(upstreams.map((u) => u.credential))]
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
@@ -131,13 +144,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
 
   const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
   if (prefixed.length > 0) {
-    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
+    const app = proxyApp(appDeps, prefixed.map((u) => u.prefix))
     for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
     listeners.push({ name: 'listen', app, ...config.listen })
   }
   for (const u of upstreams) {
     if (u.port === undefined) continue
-    const app = proxyApp(logger, metrics, [])
+    const app = proxyApp(appDeps, [])
     await registerUpstream(app, u, '', routeDeps)
     listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
   }
@@ -176,6 +189,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await Promise.all(listeners.map((l) => l.app.close()))
       clearTimeout(force)
       await tokens.close()
+      summary.close()
       if (started) logger.info('tokenproxy stopped')
     },
   }

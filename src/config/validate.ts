@@ -1,7 +1,7 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
 import { Checker } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
-import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
+import type { Config, CredentialConfig, Endpoint, LogConfig, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
 
@@ -65,8 +65,10 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams']) ?? {}
   const listen = endpoint(c, root.listen, 'listen', 8080)
   const admin = endpoint(c, root.admin, 'admin', 9901)
-  const log = c.object(root.log, 'log', ['level']) ?? {}
+  const log = c.object(root.log, 'log', ['level', 'requests', 'format']) ?? {}
   const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LOG_LEVELS })!
+  const requests = c.bool(log, 'requests', 'log', false)
+  const format = c.string(log, 'format', 'log', { oneOf: ['json', 'pretty'] }) as LogConfig['format']
   const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
   const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
   const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!
@@ -106,7 +108,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   }
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config = {
-    listen, admin, log: { level }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+    listen, admin, log: { level, requests, ...(format === undefined ? {} : { format }) }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
   }
   return { config: deepFreeze(config), problems: [] }
 }

@@ -19,6 +19,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     const config = parseConfig(JSON.stringify({
       listen: { host: '127.0.0.1', port: opts.port ?? 8080 },
       admin: { host: '127.0.0.1', port: opts.adminPort ?? 9901 },
+      log: { requests: true },
       refresh: { minValidity: 5 },
       credentials: { demo: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: idp.clientId, clientSecret: idp.clientSecret } },
       upstreams: { echo: { target: echo.url, credential: 'demo', prefix: '/echo' } },
