@@ -8,6 +8,7 @@ function describeCredential (c: CredentialConfig): string {
       parts.push(`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, ${c.clientAuth === 'private_key_jwt' ? `key ${c.privateKey?.describe()}` : `secret ${c.clientSecret?.describe() ?? 'none'}`})`)
       if (c.username !== undefined) parts.push(`user ${c.username} (password ${c.password?.describe()})`)
       if (c.scope !== undefined) parts.push(`scope "${c.scope}"`)
+      if (c.params !== undefined) parts.push(`params ${Object.entries(c.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`)
       break
     case 'regards':
       parts.push(`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`, `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`)

@@ -76,6 +76,31 @@ export class Checker {
     return fallback
   }
 
+  /** A mapping of names to string values (extra form parameters, say); `reserved` names are refused. */
+  stringMap (obj: Raw, key: string, path: string, reserved: readonly string[] = []): Record<string, string> | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null) return undefined
+    const p = at(path, key)
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      this.add(p, 'must be a mapping of names to strings, e.g. { audience: registry-api }')
+      return undefined
+    }
+    const out: Record<string, string> = {}
+    let ok = true
+    for (const [name, value] of Object.entries(v as Raw)) {
+      if (reserved.includes(name)) {
+        this.add(`${p}.${name}`, 'is set by tokenproxy itself and cannot be overridden here')
+        ok = false
+      } else if (typeof value !== 'string') {
+        this.add(`${p}.${name}`, `must be a string (got ${JSON.stringify(value)}${typeof value === 'number' || typeof value === 'boolean' ? `; quote it: "${String(value)}"` : ''})`)
+        ok = false
+      } else {
+        out[name] = value
+      }
+    }
+    return ok ? out : undefined
+  }
+
   port (obj: Raw, key: string, path: string, fallback?: number): number | undefined {
     return this.number(obj, key, path, { default: fallback, min: 0, max: 65535, integer: true })
   }

@@ -34,6 +34,8 @@ export interface KeycloakCredential extends CredentialBase {
   username?: string
   password?: Secret
   scope?: string
+  /** Extra form parameters for every token request (audience, resource, ...). */
+  params?: Record<string, string>
   privateKey?: Secret
   keyId?: string
   alg?: string
