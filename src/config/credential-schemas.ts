@@ -19,7 +19,8 @@ function keycloakTokenUrl (c: Checker, obj: Raw, path: string, insecure: boolean
     return c.url(tokenUrl, `${path}.tokenUrl`, insecure)
   }
   if (url === undefined || realm === undefined) {
-    c.add(path, 'needs url + realm (or tokenUrl)')
+    // An unset ${VAR} in url or realm is reported there already.
+    if (!c.unset(`${path}.url`) && !c.unset(`${path}.realm`)) c.add(path, 'needs url + realm (or tokenUrl)')
     return undefined
   }
   if (!/^[^/?#\s]+$/.test(realm)) c.add(`${path}.realm`, `${JSON.stringify(realm)} is not a realm name`)

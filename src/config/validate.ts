@@ -1,5 +1,5 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
-import { Checker } from './checker.js'
+import { Checker, type Substitutions } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
 import type { Config, CredentialConfig, Endpoint, LogConfig, UpstreamConfig } from './types.js'
 
@@ -60,8 +60,8 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   return { u: { name, target, credential, prefix, port, timeout, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
-export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
-  const c = new Checker(env)
+export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Substitutions): { config?: Config, problems: string[] } {
+  const c = new Checker(env, subs)
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams']) ?? {}
   const listen = endpoint(c, root.listen, 'listen', 8080)
   const admin = endpoint(c, root.admin, 'admin', 9901)
