@@ -14,7 +14,7 @@ import { logRequest, markRequestStart } from './proxy/access-log.js'
 import { registerBodyHandling } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
-import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
+import { checkHost, checkRequestTarget, mergeSlashes } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
 import { watchSecretFiles } from './tokens/secret-watch.js'
@@ -84,6 +84,7 @@ function proxyApp ({ logger, metrics, summary, logRequests }: ProxyAppDeps, pref
     forceCloseConnections: 'idle',
     requestTimeout: 0,
     routerOptions: { maxParamLength: 8192 },
+    rewriteUrl: (req) => mergeSlashes(req.url ?? ''),
     // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
     http: { requireHostHeader: false },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.

@@ -95,9 +95,10 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Sub
     const path = `upstreams.${name}`
     const { u, prefix, port } = upstream(c, raw, path, name, credentials, credentialNames)
     if (prefix !== undefined) {
-      const other = prefixes.get(prefix.toLowerCase())
+      // Exact: routing is case-sensitive (as paths are, RFC 3986 §6.2.2.1), so /API and /api are two routes.
+      const other = prefixes.get(prefix)
       if (other !== undefined) c.add(`${path}.prefix`, `${prefix} is already used by ${other}`)
-      prefixes.set(prefix.toLowerCase(), path)
+      prefixes.set(prefix, path)
     }
     if (port !== undefined && port !== 0) {
       const other = ports.get(port)
