@@ -22,8 +22,8 @@ interface Child {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-function startCli (t: Test, args: string[]): Child {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+function startCli (t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '', ...env } })
   let out = ''
   let err = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
@@ -139,12 +139,15 @@ t.test('run: a port that is already taken is a runtime failure, exit 1', async (
   writeFileSync(file, JSON.stringify({
     listen: { port: taken },
     admin: { port: 0 },
+    // Silent in the file; TOKENPROXY_LOG_LEVEL=fatal below is what lets the fatal line through.
+    log: { level: 'silent' },
     credentials: { registry: { type: 'keycloak', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'x', clientSecret: 'y' } },
     upstreams: { registry: { target: 'http://127.0.0.1:9', credential: 'registry', prefix: '/registry' } },
   }))
-  const child = startCli(t, ['run', '--config', file])
+  const child = startCli(t, ['run', '--config', file], { TOKENPROXY_LOG_LEVEL: 'fatal' })
   const { code } = await exitWithin(child, 8000)
   t.equal(code, 1)
+  t.notOk(child.logs().some((l) => l.level !== 'fatal'), 'TOKENPROXY_LOG_LEVEL=fatal: nothing below fatal')
   const fatal = child.logs().filter((l) => l.level === 'fatal')
   t.equal(fatal.length, 1, 'one fatal line')
   t.equal(fatal[0]?.msg, `cannot start: listen cannot listen on 127.0.0.1:${taken}: the address is already in use (EADDRINUSE); change listen.port in the config`, 'naming the listener and the key that moves it')
