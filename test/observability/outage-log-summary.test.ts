@@ -1,8 +1,10 @@
 // While the identity service is down, 503 TOKEN_UNAVAILABLE warnings are summarised: one line per credential per interval, with a count.
+import { pino } from 'pino'
 import t from 'tap'
 import { request } from 'undici'
+import { LogSummary } from '../../src/observability/log-summary.js'
 import { startRawIdp } from '../helpers/raw-idp.js'
-import { startSidecar, until } from '../helpers/sidecar.js'
+import { LogCapture, startSidecar, until } from '../helpers/sidecar.js'
 
 t.test('twenty failed client requests: one warning at once, then one line with the count', async (t) => {
   const idp = await startRawIdp(() => {})
@@ -30,4 +32,17 @@ t.test('twenty failed client requests: one warning at once, then one line with t
   t.notOk('count' in first!, 'the first is logged as it is')
   t.match(summary, { level: 40, count: 19, intervalS: 0.3, msg: /^19 more like this in the last 0\.3s; the last: no usable access token for credential "registry"/ })
   t.equal(about('other').length, 1, 'another credential has its own line')
+})
+
+t.test('on stop, what is still counted is logged, and no timer is left', async (t) => {
+  const logs = new LogCapture()
+  const summary = new LogSummary(pino({ level: 'warn' }, logs), 60_000)
+  for (let i = 0; i < 3; i++) summary.warn('credential a', { credential: 'a', n: i }, `failed ${i}`)
+  summary.warn('credential b', { credential: 'b' }, 'failed b')
+  summary.close()
+  t.same(logs.lines.map((l) => [l.credential, l.count, l.msg]), [
+    ['a', undefined, 'failed 0'],
+    ['b', undefined, 'failed b'],
+    ['a', 2, '2 more like this before stopping; the last: failed 2'],
+  ])
 })
