@@ -1,8 +1,9 @@
 // CLI usage: a flag a command does not take is exit 2 with "did you mean"; `help`, `CMD --help`; TOKENPROXY_LOG_LEVEL.
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { cli } from '../../src/cli.js'
+import { USAGE } from '../../src/commands/usage.js'
 
 async function run (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number, out: string, err: string }> {
   const out: string[] = []
@@ -76,4 +77,11 @@ t.test('TOKENPROXY_LOG_LEVEL overrides log.level; an unknown level is a usage er
   const bad = await run(['run', '--config', file], { TOKENPROXY_LOG_LEVEL: 'verbose' })
   t.equal(bad.code, 2)
   t.match(bad.err, 'TOKENPROXY_LOG_LEVEL: "verbose" is not one of fatal, error, warn, info, debug, trace, silent')
+})
+
+t.test('every environment variable the help names is in the README\'s table', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const named = [...new Set([...USAGE.matchAll(/\b(TOKENPROXY_[A-Z_]+|NO_COLOR)\b/g)].map((m) => m[1]!))]
+  t.ok(named.length >= 3, named.join(', '))
+  for (const v of named) t.match(readme, new RegExp(`^\\| \`${v}\` \\| `, 'm'), `${v} documented`)
 })
