@@ -22,7 +22,7 @@ function describeCredential (c: CredentialConfig): string {
 
 export function summarize (config: Config, file: string): string {
   const lines = [`${file}: configuration is valid`]
-  lines.push(`  listen ${config.listen.host}:${config.listen.port}   admin ${config.admin.host}:${config.admin.port}   log ${config.log.level}`)
+  lines.push(`  listen ${config.listen.host}:${config.listen.port}   admin ${config.admin.host}:${config.admin.port}   log ${config.log.level}, ${config.log.format ?? 'pretty on a terminal, else json'}, access log ${config.log.requests ? 'on' : 'off'}`)
   lines.push(`  refresh at ${config.refresh.at} ± ${config.refresh.jitter} of the lifetime, minValidity ${config.refresh.minValidity}s, shutdown grace ${config.shutdownGrace}s`)
   lines.push('credentials:')
   for (const c of Object.values(config.credentials)) lines.push(`  ${c.name}: ${describeCredential(c)}`)

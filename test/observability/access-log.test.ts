@@ -1,6 +1,7 @@
 // log.requests: one access-log line per proxied request (method, route, upstream, status, duration, bytes, fingerprint), never a query or header value.
 import t from 'tap'
 import { request } from 'undici'
+import { summarize } from '../../src/commands/check.js'
 import { startStack } from '../helpers/proxy-fixture.js'
 import { until } from '../helpers/sidecar.js'
 
@@ -20,6 +21,7 @@ t.test('log.requests: true: one line per request, with route, upstream, status, 
   await missing.body.text()
   await until(() => accessLines(s.logs.lines).length === 3, 2000, 'three access-log lines')
 
+  t.match(summarize(s.sidecar.config, 'f.yaml'), /^ {2}listen .* log info, pretty on a terminal, else json, access log on$/m, 'check shows the log settings')
   const [first, viaPort, noRoute] = accessLines(s.logs.lines)
   const token = s.sidecar.tokens.usable('registry')!
   t.match(first, {
@@ -41,4 +43,5 @@ t.test('log.requests defaults to false: no access-log line', async (t) => {
   t.equal(res.statusCode, 200)
   t.same(accessLines(s.logs.lines), [], 'nothing, even at trace')
   t.equal(s.sidecar.config.log.requests, false)
+  t.match(summarize(s.sidecar.config, 'f.yaml'), /^ {2}listen .* log trace, pretty on a terminal, else json, access log off$/m, 'check says so')
 })
