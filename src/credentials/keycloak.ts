@@ -22,9 +22,9 @@ export function keycloakCredential (cfg: KeycloakCredential, now: () => number =
       accept: 'application/json',
     }
     await applyClientAuth(cfg, form, headers)
-    if (cfg.scope !== undefined) form.set('scope', cfg.scope)
     // `params` (audience, resource, ...) go with every grant: a refreshed token must be the same kind.
     for (const [name, value] of Object.entries(cfg.params ?? {})) form.set(name, value)
+    if (cfg.scope !== undefined) form.set('scope', cfg.scope)
     const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
