@@ -7,12 +7,14 @@ import type { Config, UpstreamConfig } from './config/types.js'
 import { createCredential } from './credentials/index.js'
 import { ProxyError } from './errors.js'
 import { buildAdmin } from './observability/health.js'
-import { createLogger, quietRequests } from './observability/logger.js'
+import { LogSummary } from './observability/log-summary.js'
+import { openLogger, quietRequests } from './observability/logger.js'
 import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
+import { logRequest, markRequestStart } from './proxy/access-log.js'
 import { registerBodyHandling } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
-import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
+import { checkHost, checkRequestTarget, mergeSlashes } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
 import { watchSecretFiles } from './tokens/secret-watch.js'
@@ -40,6 +42,26 @@ export interface Sidecar {
   close (graceMs?: number): Promise<void>
 }
 
+/** A listener that could not bind: which one, where, and the config key that moves it. */
+export class ListenError extends Error {
+  readonly listener: string
+  readonly address: string
+  readonly code: string | undefined
+  /** `listen.port`, `admin.port` or `upstreams.NAME.port`. */
+  readonly key: string
+
+  constructor (l: Listener, cause: unknown) {
+    const code = (cause as { code?: unknown }).code
+    const why = code === 'EADDRINUSE' ? 'the address is already in use (EADDRINUSE)' : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
+    super(`${l.name} cannot listen on ${l.host}:${l.port}: ${why}`, { cause })
+    this.name = 'ListenError'
+    this.listener = l.name
+    this.address = `${l.host}:${l.port}`
+    this.code = typeof code === 'string' ? code : undefined
+    this.key = `${l.name}.port`
+  }
+}
+
 export interface BuildOptions {
   logger?: Logger
   backoff?: BackoffOptions
@@ -47,15 +69,22 @@ export interface BuildOptions {
   random?: () => number
   /** How often the files behind `{ file }` secrets are re-read (default 10 s). */
   secretPollMs?: number
+  /** The interval over which repeated TOKEN_UNAVAILABLE warnings are summarised (default 10 s). */
+  summaryIntervalMs?: number
 }
 
-function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
+interface ProxyAppDeps { logger: Logger, metrics: Metrics, summary: LogSummary, logRequests: boolean }
+
+function proxyApp ({ logger, metrics, summary, logRequests }: ProxyAppDeps, prefixes: string[]): FastifyInstance {
+  // A dedicated port's app has no prefixes: its access-log route is the port.
+  const dedicated = prefixes.length === 0
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
     forceCloseConnections: 'idle',
     requestTimeout: 0,
     routerOptions: { maxParamLength: 8192 },
+    rewriteUrl: (req) => mergeSlashes(req.url ?? ''),
     // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
     http: { requireHostHeader: false },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
@@ -66,10 +95,12 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
   // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
   app.server.on('checkExpectation', (req, res) => { app.server.emit('request', req, res) })
   app.decorateRequest('tp', null)
+  app.decorateRequest('tpSentBefore', 0)
   registerBodyHandling(app)
-  registerErrorHandling(app, prefixes)
+  registerErrorHandling(app, prefixes, summary)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (logRequests) markRequestStart(request)
     try {
       checkHost(request.raw.httpVersion, request.headers.host)
       checkRequestTarget(request.method, request.raw.url ?? '')
@@ -83,14 +114,17 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+    if (logRequests) logRequest(logger, request, reply, dedicated)
     done()
   })
   return app
 }
 
 export async function buildServer (config: Config, opts: BuildOptions = {}): Promise<Sidecar> {
-  const logger = opts.logger ?? createLogger(config.log.level)
+  const logger = opts.logger ?? await openLogger(config.log)
   const metrics = createMetrics()
+  const summary = new LogSummary(logger, opts.summaryIntervalMs)
+  const appDeps = { logger, metrics, summary, logRequests: config.log.requests }
   const upstreams = Object.values(config.upstreams)
   const used = [...new Set(upstreams.map((u) => u.credential))]
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
@@ -111,13 +145,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
 
   const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
   if (prefixed.length > 0) {
-    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
+    const app = proxyApp(appDeps, prefixed.map((u) => u.prefix))
     for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
     listeners.push({ name: 'listen', app, ...config.listen })
   }
   for (const u of upstreams) {
     if (u.port === undefined) continue
-    const app = proxyApp(logger, metrics, [])
+    const app = proxyApp(appDeps, [])
     await registerUpstream(app, u, '', routeDeps)
     listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
   }
@@ -135,7 +169,11 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
         if (!isLoopbackHost(l.host)) {
           logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
         }
-        addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
+        try {
+          addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
+        } catch (err) {
+          throw new ListenError(l, err)
+        }
       }
       logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: upstreams.map((u) => u.name) }, 'tokenproxy listening')
       return addresses
@@ -152,6 +190,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await Promise.all(listeners.map((l) => l.app.close()))
       clearTimeout(force)
       await tokens.close()
+      summary.close()
       if (started) logger.info('tokenproxy stopped')
     },
   }
