@@ -7,7 +7,8 @@ import { diffConfig, isEmpty, type ConfigDiff } from './config/diff.js'
 import type { Config, UpstreamConfig } from './config/types.js'
 import { createCredential } from './credentials/index.js'
 import { buildAdmin } from './observability/health.js'
-import { createLogger } from './observability/logger.js'
+import { LogSummary } from './observability/log-summary.js'
+import { openLogger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { ProxyListener } from './proxy/listener.js'
 import type { BackoffOptions } from './tokens/backoff.js'
@@ -48,6 +49,26 @@ export interface Sidecar {
   close (graceMs?: number): Promise<void>
 }
 
+/** A listener that could not bind: which one, where, and the config key that moves it. */
+export class ListenError extends Error {
+  readonly listener: string
+  readonly address: string
+  readonly code: string | undefined
+  /** `listen.port`, `admin.port` or `upstreams.NAME.port`. */
+  readonly key: string
+
+  constructor (l: { name: string, host: string, port: number }, cause: unknown) {
+    const code = (cause as { code?: unknown }).code
+    const why = code === 'EADDRINUSE' ? 'the address is already in use (EADDRINUSE)' : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
+    super(`${l.name} cannot listen on ${l.host}:${l.port}: ${why}`, { cause })
+    this.name = 'ListenError'
+    this.listener = l.name
+    this.address = `${l.host}:${l.port}`
+    this.code = typeof code === 'string' ? code : undefined
+    this.key = `${l.name}.port`
+  }
+}
+
 export interface BuildOptions {
   logger?: Logger
   backoff?: BackoffOptions
@@ -59,14 +80,17 @@ export interface BuildOptions {
   configFile?: string
   /** The environment `${VAR}` references in a reloaded config read (default process.env). */
   env?: NodeJS.ProcessEnv
+  /** The interval over which repeated TOKEN_UNAVAILABLE warnings are summarised (default 10 s). */
+  summaryIntervalMs?: number
 }
 
 type Prefixed = UpstreamConfig & { prefix: string }
 
 export async function buildServer (initial: Config, opts: BuildOptions = {}): Promise<Sidecar> {
   let config = initial
-  const logger = opts.logger ?? createLogger(config.log.level)
+  const logger = opts.logger ?? await openLogger(config.log)
   const metrics = createMetrics()
+  const summary = new LogSummary(logger, opts.summaryIntervalMs)
   let used = usedCredentials(config)
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
   const deps = { tokenFor: async (name: string) => (await tokens.get(name)).token }
@@ -86,7 +110,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   const routeDeps = { tokens, metrics }
   const proxies = new Map<string, ProxyListener>()
   const proxyListener = async (name: string, host: string, port: number, atRoot: boolean, upstreams: UpstreamConfig[]): Promise<ProxyListener> =>
-    await ProxyListener.create({ name, host, port, logger, metrics, deps: routeDeps, atRoot }, upstreams)
+    await ProxyListener.create({ name, host, port, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps, atRoot }, upstreams)
 
   const prefixedOf = (c: Config): Prefixed[] => Object.values(c.upstreams).filter((u): u is Prefixed => u.prefix !== undefined)
   const dedicatedOf = (c: Config): UpstreamConfig[] => Object.values(c.upstreams).filter((u) => u.port !== undefined)
@@ -103,7 +127,11 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
     if (!isLoopbackHost(l.host)) {
       logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
     }
-    addresses[l.name] = l instanceof ProxyListener ? await l.listen() : await l.app.listen({ host: l.host, port: l.port })
+    try {
+      addresses[l.name] = l instanceof ProxyListener ? await l.listen() : await l.app.listen({ host: l.host, port: l.port })
+    } catch (err) {
+      throw new ListenError(l, err)
+    }
   }
 
   /** Serves `next`'s upstreams: new apps behind the listeners kept, new dedicated ports opened, removed ones closed. */
@@ -160,7 +188,8 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
         tokens.add(createCredential(c, deps), c.timeout)
       }
       tokens.setRefresh(next.refresh)
-      logger.level = next.log.level
+      // TOKENPROXY_LOG_LEVEL wins over the file, on a reload as at start.
+      if (!opts.env?.TOKENPROXY_LOG_LEVEL) logger.level = next.log.level
       secrets.stop()
       secrets = watchSecrets(effective)
       if (started) secrets.start()
@@ -191,6 +220,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       await Promise.all([...proxies.values()].map(async (l) => { await l.close() }).concat(admin.app.close()))
       clearTimeout(force)
       await tokens.close()
+      summary.close()
       if (started) logger.info('tokenproxy stopped')
     },
   }

@@ -2,9 +2,21 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Config } from '../config/types.js'
 import { createCredential } from '../credentials/index.js'
+import { toTokenError } from '../credentials/token-error.js'
 import { fingerprint } from '../observability/logger.js'
+import { hintFor } from './token-hints.js'
 
 export interface TokenReport { raw: string, text: string }
+
+/** A failed token request, told as: which credential, which URL, what happened, what to check. */
+export class TokenCommandError extends Error {}
+
+function failure (cfg: Config['credentials'][string], tokenUrl: string, thrown: unknown): TokenCommandError {
+  const err = toTokenError(thrown)
+  const what = err.info.error === 'timeout' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
+  const hint = hintFor(cfg.type, err.info)
+  return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${hint === undefined ? '' : `\n  what to check: ${hint}`}`)
+}
 
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
@@ -17,8 +29,14 @@ export async function inspectToken (config: Config, name: string, now: () => num
     },
   }
   const credential = createCredential(cfg, deps)
-  const issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
-  await credential.close?.()
+  let issued
+  try {
+    issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
+  } catch (err) {
+    throw failure(cfg, credential.tokenUrl, err)
+  } finally {
+    await credential.close?.()
+  }
   const receivedAt = now()
   const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
   if (issued.expiresIn !== undefined) lines.push(`expires_in ${issued.expiresIn}s`)

@@ -34,6 +34,8 @@ export interface KeycloakCredential extends CredentialBase {
   username?: string
   password?: Secret
   scope?: string
+  /** Extra form parameters for every token request (audience, resource, ...). */
+  params?: Record<string, string>
   privateKey?: Secret
   keyId?: string
   alg?: string
@@ -74,10 +76,18 @@ export interface UpstreamConfig {
   ca?: string
 }
 
+export interface LogConfig {
+  level: string
+  /** One access-log line per proxied request. */
+  requests: boolean
+  /** `json`, `pretty`, or undefined: pretty when stdout is a terminal, else JSON. */
+  format?: 'json' | 'pretty'
+}
+
 export interface Config {
   listen: Endpoint
   admin: Endpoint
-  log: { level: string }
+  log: LogConfig
   refresh: RefreshConfig
   /** Seconds that in-flight requests get to finish on SIGTERM. */
   shutdownGrace: number

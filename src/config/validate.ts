@@ -1,12 +1,12 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
-import { Checker } from './checker.js'
+import { Checker, type Substitutions } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
-import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
+import type { Config, CredentialConfig, Endpoint, LogConfig, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 function endpoint (c: Checker, raw: unknown, path: string, port: number): Endpoint {
   const obj = c.object(raw, path, ['host', 'port']) ?? {}
@@ -60,13 +60,15 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   return { u: { name, target, credential, prefix, port, timeout, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
-export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
-  const c = new Checker(env)
+export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Substitutions): { config?: Config, problems: string[] } {
+  const c = new Checker(env, subs)
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams']) ?? {}
   const listen = endpoint(c, root.listen, 'listen', 8080)
   const admin = endpoint(c, root.admin, 'admin', 9901)
-  const log = c.object(root.log, 'log', ['level']) ?? {}
-  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LEVELS })!
+  const log = c.object(root.log, 'log', ['level', 'requests', 'format']) ?? {}
+  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LOG_LEVELS })!
+  const requests = c.bool(log, 'requests', 'log', false)
+  const format = c.string(log, 'format', 'log', { oneOf: ['json', 'pretty'] }) as LogConfig['format']
   const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
   const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
   const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!
@@ -93,9 +95,10 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
     const path = `upstreams.${name}`
     const { u, prefix, port } = upstream(c, raw, path, name, credentials, credentialNames)
     if (prefix !== undefined) {
-      const other = prefixes.get(prefix.toLowerCase())
+      // Exact: routing is case-sensitive (as paths are, RFC 3986 §6.2.2.1), so /API and /api are two routes.
+      const other = prefixes.get(prefix)
       if (other !== undefined) c.add(`${path}.prefix`, `${prefix} is already used by ${other}`)
-      prefixes.set(prefix.toLowerCase(), path)
+      prefixes.set(prefix, path)
     }
     if (port !== undefined && port !== 0) {
       const other = ports.get(port)
@@ -106,7 +109,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   }
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config = {
-    listen, admin, log: { level }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+    listen, admin, log: { level, requests, ...(format === undefined ? {} : { format }) }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
   }
   return { config: deepFreeze(config), problems: [] }
 }

@@ -22,6 +22,8 @@ export function keycloakCredential (cfg: KeycloakCredential, now: () => number =
       accept: 'application/json',
     }
     await applyClientAuth(cfg, form, headers)
+    // `params` (audience, resource, ...) go with every grant: a refreshed token must be the same kind.
+    for (const [name, value] of Object.entries(cfg.params ?? {})) form.set(name, value)
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
     const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')

@@ -5,12 +5,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { UpstreamConfig } from '../config/types.js'
 import { ProxyError } from '../errors.js'
+import type { LogSummary } from '../observability/log-summary.js'
 import { quietRequests } from '../observability/logger.js'
 import { methodLabel, type Metrics } from '../observability/metrics.js'
+import { logRequest, markRequestStart } from './access-log.js'
 import { registerBodyHandling } from './body.js'
 import { registerErrorHandling, sendProblem } from './error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './raw-refusals.js'
-import { checkHost, checkRequestTarget } from './request-guard.js'
+import { checkHost, checkRequestTarget, mergeSlashes } from './request-guard.js'
 import { registerUpstream, type RouteDeps } from './routes.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -22,22 +24,27 @@ interface Generation { app: FastifyInstance, handler: Handler, inflight: number,
  * Builds the Fastify app for `upstreams` (under their prefixes, or at the root for a dedicated
  * port). It never listens: its handler is given to a ProxyListener's server.
  */
-async function proxyApp (logger: Logger, metrics: Metrics, upstreams: UpstreamConfig[], atRoot: boolean, deps: RouteDeps): Promise<Generation> {
+async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]): Promise<Generation> {
+  const { logger, metrics, summary, atRoot, deps } = opts
+  const logRequests = opts.logRequests()
   let handler: Handler | undefined
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
     routerOptions: { maxParamLength: 8192 },
+    rewriteUrl: (req) => mergeSlashes(req.url ?? ''),
     // The app never listens: its handler serves the listener's own server, which outlives it.
     serverFactory: (h) => { handler = h; return createServer() },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
     frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
   })
   app.decorateRequest('tp', null)
+  app.decorateRequest('tpSentBefore', 0)
   registerBodyHandling(app)
-  registerErrorHandling(app, atRoot ? [] : upstreams.map((u) => u.prefix!))
+  registerErrorHandling(app, atRoot ? [] : upstreams.map((u) => u.prefix!), summary)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (logRequests) markRequestStart(request)
     try {
       checkHost(request.raw.httpVersion, request.headers.host)
       checkRequestTarget(request.method, request.raw.url ?? '')
@@ -51,6 +58,8 @@ async function proxyApp (logger: Logger, metrics: Metrics, upstreams: UpstreamCo
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
+    // A dedicated port's app has no prefixes: its access-log route is the port.
+    if (logRequests) logRequest(logger, request, reply, atRoot)
     done()
   })
   for (const u of upstreams) await registerUpstream(app, u, atRoot ? '' : u.prefix!, deps)
@@ -65,6 +74,9 @@ export interface ProxyListenerOptions {
   port: number
   logger: Logger
   metrics: Metrics
+  summary: LogSummary
+  /** One access-log line per request (`log.requests`), as the config in effect says when an app is built. */
+  logRequests: () => boolean
   deps: RouteDeps
   /** Dedicated port: its one upstream at the root; the shared listener: every upstream under its prefix. */
   atRoot: boolean
@@ -108,7 +120,7 @@ export class ProxyListener {
    * replaces finishes the requests it has (on the routes they started on), then closes.
    */
   async serve (upstreams: UpstreamConfig[]): Promise<void> {
-    const next = await proxyApp(this.#opts.logger, this.#opts.metrics, upstreams, this.#opts.atRoot, this.#opts.deps)
+    const next = await proxyApp(this.#opts, upstreams)
     const old = this.#current
     this.#current = next
     if (old !== undefined) void this.#retire(old)

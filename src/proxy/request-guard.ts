@@ -19,6 +19,21 @@ function isDangerousSegment (raw: string): string | undefined {
   }
 }
 
+/**
+ * Merges repeated slashes in the path (`/registry//start-bp` -> `/registry/start-bp`), as nginx's
+ * merge_slashes does: a base URL ending in `/` joined with `/start-bp` is common in legacy apps.
+ * Runs before routing (fastify's rewriteUrl), so the route is chosen on the merged path and the
+ * upstream gets it; merging creates no dot segment and no encoded slash, so every real escape is
+ * still refused by checkRequestTarget. The query and absolute-form targets are left as they are.
+ */
+export function mergeSlashes (url: string): string {
+  if (!url.includes('//') || !url.startsWith('/')) return url
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (!path.includes('//')) return url
+  return path.replace(/\/{2,}/g, '/') + (q === -1 ? '' : url.slice(q))
+}
+
 /** HTTP/1.1 requires Host (RFC 9112 §3.2); checked here because Node's own refusal is not problem+json. */
 export function checkHost (httpVersion: string, host: string | undefined): void {
   if (httpVersion === '1.1' && host === undefined) throw new ProxyError('BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header')

@@ -96,7 +96,7 @@ t.test('unknown keys are errors at every level', async (t) => {
     ['colour', 'colour'],
     ['listen.hots', 'listen.hots'],
     ['admin.path', 'admin.path'],
-    ['log.format', 'log.format'],
+    ['log.colour', 'log.colour'],
     ['refresh.every', 'refresh.every'],
     ['shutdown.timeout', 'shutdown.timeout'],
     ['credentials.registry.clientsecret', 'credentials.registry.clientsecret'],
@@ -116,6 +116,8 @@ t.test('bad types and out-of-range values', async (t) => {
     ['listen.port', -1, 'listen.port: must be at least 0 (got -1)'],
     ['listen.port', 80.5, 'listen.port: must be a whole number (got 80.5)'],
     ['listen.host', ['a'], 'listen.host: must be a string'],
+    ['log.format', 'xml', 'log.format: "xml" is not one of json, pretty'],
+    ['log.requests', 'sometimes', 'log.requests: must be true or false (got "sometimes")'],
     ['refresh.jitter', 0.5, 'refresh.jitter: must be less than 0.5 (got 0.5)'],
     ['refresh.jitter', -0.1, 'refresh.jitter: must be at least 0 (got -0.1)'],
     ['refresh.minValidity', 'soon', 'refresh.minValidity: must be a number (got "soon")'],
@@ -252,7 +254,7 @@ t.test('defaults', async (t) => {
   const cfg = parse(base())
   t.same(cfg.listen, { host: '127.0.0.1', port: 8080 })
   t.same(cfg.admin, { host: '127.0.0.1', port: 9901 })
-  t.same(cfg.log, { level: 'info' })
+  t.same(cfg.log, { level: 'info', requests: false }, 'no access log; format left to the terminal test')
   t.same(cfg.refresh, { at: 0.8, jitter: 0.05, minValidity: 5 })
   t.equal(cfg.shutdownGrace, 10)
   const cred = cfg.credentials.registry!
