@@ -20,7 +20,7 @@ export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  return {
+  const metrics: Metrics = {
     registry,
     tokenRequests: new Counter({
       name: 'tokenproxy_token_requests_total', help: 'Token requests to identity services, by outcome', labelNames: ['credential', 'outcome'], registers,
@@ -46,4 +46,7 @@ export function createMetrics (): Metrics {
       name: 'tokenproxy_config_reloads_total', help: 'Config reloads (SIGHUP or a changed file), by outcome', labelNames: ['outcome'], registers,
     }),
   }
+  // Both outcomes exist from the start, so an alert on `invalid` sees 0 rather than nothing.
+  for (const outcome of ['applied', 'invalid']) metrics.configReloads.inc({ outcome }, 0)
+  return metrics
 }
