@@ -221,10 +221,21 @@ t.test('plain http:// is refused to a non-loopback host unless insecureHttp: tru
   t.equal(cfg.credentials.registry!.tokenUrl, 'http://kc.example.org/realms/r1/protocol/openid-connect/token')
   t.equal(cfg.credentials.registry!.insecureHttp, true)
 
-  for (const host of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', '127.1.2.3', 'kc.localhost']) {
+  for (const host of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', '127.1.2.3', '[::ffff:127.0.0.1]']) {
     const doc = withValue('upstreams.registry.target', `http://${host}`, withValue('credentials.registry.url', `http://${host}`))
     const c = parse(doc)
     t.equal(c.upstreams.registry!.target, `http://${host}`, `loopback ${host} is allowed without insecureHttp`)
+  }
+})
+
+t.test('a name under .localhost is not loopback: the system resolver may send it to network DNS', async (t) => {
+  for (const host of ['kc.localhost', 'localhost.', 'localhost.example.org', '128.0.0.1', '[::2]']) {
+    const doc = withValue('upstreams.registry.target', `http://${host}`, withValue('credentials.registry.url', `http://${host}`))
+    const hostname = new URL(`http://${host}`).hostname
+    t.same(problems(doc), [
+      `credentials.registry.url: plain http:// to ${hostname} would send secrets in clear; use https:// or set insecureHttp: true`,
+      `upstreams.registry.target: plain http:// to ${hostname} would send secrets in clear; use https:// or set insecureHttp: true`,
+    ], `${host} needs https or insecureHttp`)
   }
 })
 
