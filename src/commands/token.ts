@@ -1,10 +1,15 @@
 // `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Config } from '../config/types.js'
+import type { Credential, IssuedToken } from '../credentials/credential.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { createCredential } from '../credentials/index.js'
 import { fingerprint } from '../observability/logger.js'
 
 export interface TokenReport { raw: string, text: string }
+
+const fetchOnce = async (credential: Credential, timeoutS: number): Promise<IssuedToken> =>
+  await withDeadline(timeoutS * 1000, async (signal) => await credential.fetchToken(signal))
 
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
@@ -13,11 +18,11 @@ export async function inspectToken (config: Config, name: string, now: () => num
   const deps = {
     tokenFor: async (other: string): Promise<string> => {
       const c = config.credentials[other]!
-      return (await createCredential(c, deps).fetchToken(AbortSignal.timeout(c.timeout * 1000))).accessToken
+      return (await fetchOnce(createCredential(c, deps), c.timeout)).accessToken
     },
   }
   const credential = createCredential(cfg, deps)
-  const issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
+  const issued = await fetchOnce(credential, cfg.timeout)
   await credential.close?.()
   const receivedAt = now()
   const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]

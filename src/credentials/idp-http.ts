@@ -1,5 +1,6 @@
-// HTTP to identity services: keep-alive agents (one per private CA), a timeout via AbortSignal, a cap on what is read.
+// HTTP to identity services: keep-alive agents (per private CA and timeout), a deadline that bounds connect + TLS + answer, a cap on what is read.
 import { Agent, type Dispatcher } from 'undici'
+import { untilAborted } from './deadline.js'
 import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
@@ -13,21 +14,44 @@ export interface IdpAnswer {
   truncated: boolean
 }
 
-const AGENT_OPTIONS = { keepAliveTimeout: 30_000, connections: 4 }
-const shared = new Agent(AGENT_OPTIONS)
+/**
+ * undici's own timeouts (connect + TLS handshake, headers, between body chunks) set to the
+ * credential's timeout: a backstop behind the deadline each token request runs under.
+ */
+function agentOptions (timeoutMs: number, ca?: string): Agent.Options {
+  return {
+    keepAliveTimeout: 30_000,
+    connections: 4,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: { timeout: timeoutMs, ...(ca === undefined ? {} : { ca, rejectUnauthorized: true }) },
+  }
+}
+
+/** Agents trusting the system CAs, one per timeout in use. */
+const shared = new Map<number, Agent>()
 
 /**
- * The dispatcher for one credential: the shared agent (system CAs), or a dedicated one that
+ * The dispatcher for one credential: a shared agent (system CAs), or a dedicated one that
  * trusts only `ca` (PEM) when the credential names a private CA. Certificates are always verified.
  */
-export function idpDispatcher (ca?: string): Dispatcher {
-  return ca === undefined ? shared : new Agent({ ...AGENT_OPTIONS, connect: { ca, rejectUnauthorized: true } })
+export function idpDispatcher (ca: string | undefined, timeoutS: number): Dispatcher {
+  const ms = Math.round(timeoutS * 1000)
+  if (ca !== undefined) return new Agent(agentOptions(ms, ca))
+  let agent = shared.get(ms)
+  if (agent === undefined) shared.set(ms, agent = new Agent(agentOptions(ms)))
+  return agent
 }
 
 /** OpenSSL's verdicts on a peer certificate (Node puts them in `code`). */
 const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
 
-export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher = shared): Promise<IdpAnswer> {
+/** One POST to an identity service; rejects as soon as `signal` aborts, whatever phase the request is in. */
+export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<IdpAnswer> {
+  return await untilAborted(post(url, headers, body, signal, dispatcher), signal)
+}
+
+async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<IdpAnswer> {
   let res: Dispatcher.ResponseData
   try {
     // A dispatcher's request() never follows redirects: a token endpoint that redirects is answered as is.

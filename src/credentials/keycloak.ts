@@ -13,7 +13,7 @@ interface RefreshState { token: string, expiresAt: number }
 
 export function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.now): Credential {
   let refresh: RefreshState | undefined
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function tokenRequest (params: Record<string, string>, signal: AbortSignal): Promise<IssuedToken> {
     const form = new URLSearchParams(params)

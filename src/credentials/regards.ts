@@ -21,7 +21,7 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
   const url = `${cfg.tokenUrl}?scope=${encodeURIComponent(cfg.tenant)}`
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
   return {
     name: cfg.name,
     type: cfg.type,

@@ -1,6 +1,7 @@
 // walt.id wallet-api: Keycloak login (password, or another credential's token) -> wallet session JWT.
 import type { WaltidWalletCredential } from '../config/types.js'
 import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
+import { withDeadline } from './deadline.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
 import { checkToken, clean, describeBody, parseJson } from './token-response.js'
@@ -27,7 +28,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
   const loginUrl = `${cfg.url}/wallet-api/auth/keycloak/login`
   const attempts: number[] = []
   let session: { token: string, keycloakUserId: unknown } | undefined
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function keycloakToken (name: string): Promise<string> {
     try {
@@ -68,7 +69,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       const { token, keycloakUserId } = session
       session = undefined
       // Logout answers 200 always and does not revoke the session token; best effort, short.
-      await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), AbortSignal.timeout(2000), dispatcher)
+      await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, dispatcher))
         .catch(() => undefined)
     },
   }

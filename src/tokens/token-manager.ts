@@ -2,6 +2,7 @@
 import type { Logger } from 'pino'
 import type { RefreshConfig } from '../config/types.js'
 import type { Credential } from '../credentials/credential.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credentials/token-error.js'
 import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -218,8 +219,7 @@ export class TokenManager {
     const name = e.credential.name
     const stop = this.#metrics.tokenDuration.startTimer({ credential: name })
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), this.#closing.signal])
-      const issued = await e.credential.fetchToken(signal)
+      const issued = await withDeadline(e.timeoutMs, async (signal) => await e.credential.fetchToken(signal), this.#closing.signal)
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
       if (usableFor <= 0) {
