@@ -3,13 +3,13 @@ import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config/checker.js'
-import type { Config, UpstreamConfig } from './config/types.js'
+import type { Config, ListenConfig, UpstreamConfig } from './config/types.js'
 import { createCredential } from './credentials/index.js'
 import { ProxyError } from './errors.js'
 import { buildAdmin } from './observability/health.js'
 import { createLogger, quietRequests } from './observability/logger.js'
 import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
-import { registerBodyHandling } from './proxy/body.js'
+import { registerBodyHandling, ReplayBudget } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
 import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
@@ -49,15 +49,20 @@ export interface BuildOptions {
   secretPollMs?: number
 }
 
-function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
+/** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
+const CONNECTIONS_CHECK_MS = 1000
+
+function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[], limits: ListenConfig, budget: ReplayBudget): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
     forceCloseConnections: 'idle',
+    // No bound on a whole request (a long upload is fine); headers and each stretch of the body are bounded.
     requestTimeout: 0,
+    keepAliveTimeout: limits.idleTimeout * 1000,
     routerOptions: { maxParamLength: 8192 },
     // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
-    http: { requireHostHeader: false },
+    http: { requireHostHeader: false, headersTimeout: limits.headersTimeout * 1000, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
     clientErrorHandler: refuseClientError,
     frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
@@ -66,7 +71,7 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): Fastif
   // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
   app.server.on('checkExpectation', (req, res) => { app.server.emit('request', req, res) })
   app.decorateRequest('tp', null)
-  registerBodyHandling(app)
+  registerBodyHandling(app, { budget, idleTimeoutMs: limits.bodyTimeout * 1000 })
   registerErrorHandling(app, prefixes)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -108,16 +113,18 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const secrets = watchSecretFiles(config.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })
   const routeDeps = { tokens, metrics }
   const listeners: Listener[] = []
+  // One budget for every proxy listener: it bounds the memory that bodies kept for a replay take.
+  const budget = new ReplayBudget(config.listen.replayBudget)
 
   const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
   if (prefixed.length > 0) {
-    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
+    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix), config.listen, budget)
     for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
-    listeners.push({ name: 'listen', app, ...config.listen })
+    listeners.push({ name: 'listen', app, host: config.listen.host, port: config.listen.port })
   }
   for (const u of upstreams) {
     if (u.port === undefined) continue
-    const app = proxyApp(logger, metrics, [])
+    const app = proxyApp(logger, metrics, [], config.listen, budget)
     await registerUpstream(app, u, '', routeDeps)
     listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
   }

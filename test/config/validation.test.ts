@@ -261,7 +261,7 @@ t.test('the token URL is {url}/realms/{realm}/protocol/openid-connect/token, wit
 
 t.test('defaults', async (t) => {
   const cfg = parse(base())
-  t.same(cfg.listen, { host: '127.0.0.1', port: 8080 })
+  t.same(cfg.listen, { host: '127.0.0.1', port: 8080, headersTimeout: 10, bodyTimeout: 30, idleTimeout: 5, replayBudget: 32 * 1024 * 1024 })
   t.same(cfg.admin, { host: '127.0.0.1', port: 9901 })
   t.same(cfg.log, { level: 'info' })
   t.same(cfg.refresh, { at: 0.8, jitter: 0.05, minValidity: 5 })
@@ -276,11 +276,12 @@ t.test('defaults', async (t) => {
   t.equal(cred.scope, undefined)
   const up = cfg.upstreams.registry!
   t.equal(up.timeout, 30, 'upstream response-header timeout 30 s')
+  t.equal(up.connections, 128, 'at most 128 connections to the upstream')
   t.equal(up.insecureHttp, false)
   t.equal(up.port, undefined)
   t.equal(up.name, 'registry')
   const listenOnly = parse({ ...base(), listen: { host: '0.0.0.0' } })
-  t.same(listenOnly.listen, { host: '0.0.0.0', port: 8080 }, 'a partial endpoint keeps the other default')
+  t.match(listenOnly.listen, { host: '0.0.0.0', port: 8080 }, 'a partial endpoint keeps the other default')
 })
 
 t.test('the validated config is frozen', async (t) => {

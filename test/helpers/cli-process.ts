@@ -1,0 +1,43 @@
+// The built CLI as users run it, in a child process with node flags of the test's choosing; its JSON log and bound addresses.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+
+export interface CliSidecar {
+  proc: ChildProcess
+  /** Bound base URLs by listener name, from the 'tokenproxy listening' line. */
+  addresses: Record<string, string>
+  /** Every JSON log line so far. */
+  lines: Array<Record<string, unknown>>
+}
+
+/** Writes `config` (listen and admin on port 0 unless given) and runs `node ...nodeArgs dist/cli.js run` until the test ends. */
+export async function runCli (t: Test, config: Record<string, unknown>, nodeArgs: string[] = []): Promise<CliSidecar> {
+  const file = join(t.testdir(), 'tokenproxy.json')
+  writeFileSync(file, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, ...config }))
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  const sidecar: CliSidecar = { proc, addresses: {}, lines: [] }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'tokenproxy listening' within 15 s; stderr: ${stderr}`)), 15_000)
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the CLI exited with ${String(code)}: ${stderr}`)) })
+    createInterface({ input: proc.stdout! }).on('line', (text) => {
+      let line: Record<string, unknown>
+      try { line = JSON.parse(text) as Record<string, unknown> } catch { return }
+      sidecar.lines.push(line)
+      if (line.msg === 'tokenproxy listening') {
+        sidecar.addresses = line.addresses as Record<string, string>
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  return sidecar
+}
