@@ -1,6 +1,7 @@
 // HTTP to identity services: keep-alive agents (per private CA and timeout), a deadline that bounds connect + TLS + answer, a cap on what is read.
 import { Agent, type Dispatcher } from 'undici'
 import { untilAborted } from './deadline.js'
+import { formEncode, redactor, type Redact } from './redact.js'
 import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
@@ -12,6 +13,8 @@ export interface IdpAnswer {
   text: string
   /** True when the answer was larger than MAX_ANSWER_BYTES and was not read whole. */
   truncated: boolean
+  /** Takes the request's secrets out of text from this answer: apply it before storing, logging or showing any. */
+  redact: Redact
 }
 
 /**
@@ -46,12 +49,17 @@ export function idpDispatcher (ca: string | undefined, timeoutS: number): Dispat
 /** OpenSSL's verdicts on a peer certificate (Node puts them in `code`). */
 const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
 
-/** One POST to an identity service; rejects as soon as `signal` aborts, whatever phase the request is in. */
-export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<IdpAnswer> {
-  return await untilAborted(post(url, headers, body, signal, dispatcher), signal)
+/**
+ * One POST to an identity service; rejects as soon as `signal` aborts, whatever phase the request is in.
+ * `secrets`: every secret value the request carries (the Authorization header is added here), for the answer's `redact`.
+ */
+export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher, secrets: ReadonlyArray<string | undefined>): Promise<IdpAnswer> {
+  const auth = headers.authorization
+  const redact = redactor([...secrets, auth, auth?.slice(auth.indexOf(' ') + 1)])
+  return { ...await untilAborted(post(url, headers, body, signal, dispatcher), signal), redact }
 }
 
-async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<IdpAnswer> {
+async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<Omit<IdpAnswer, 'redact'>> {
   let res: Dispatcher.ResponseData
   try {
     // A dispatcher's request() never follows redirects: a token endpoint that redirects is answered as is.
@@ -77,11 +85,6 @@ async function post (url: string, headers: Record<string, string>, body: string,
     chunks.push(chunk as Buffer)
   }
   return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8'), truncated: false }
-}
-
-/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
-export function formEncode (value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2)
 }
 
 /** HTTP Basic client authentication per RFC 6749 §2.3.1: form-encode, then base64. */

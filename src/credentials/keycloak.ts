@@ -23,7 +23,9 @@ export function keycloakCredential (cfg: KeycloakCredential, now: () => number =
     }
     await applyClientAuth(cfg, form, headers)
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
-    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher)
+    // Every secret the request carries: client secret (form or Basic), assertion, password, refresh token.
+    const secrets = [cfg.clientSecret?.reveal(), ...['client_secret', 'client_assertion', 'password', 'refresh_token'].map((k) => form.get(k) ?? undefined)]
+    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher, secrets)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
     if (typeof body.refresh_token === 'string' && body.refresh_token !== '') {

@@ -1,6 +1,7 @@
 // Turns an identity service's answer into a token or a TokenRequestError with a clear message.
 import { TokenRequestError } from './token-error.js'
 import type { IdpAnswer } from './idp-http.js'
+import { redactDeep } from './redact.js'
 import type { IssuedToken } from './credential.js'
 
 /** OAuth errors that mean the credential itself is refused (RFC 6749 §5.2; Keycloak's usage). */
@@ -26,6 +27,15 @@ export function parseJson (answer: IdpAnswer): Record<string, unknown> | undefin
   } catch {
     return undefined
   }
+}
+
+/**
+ * An error answer's JSON with the request's secrets taken out of every string: the only way text
+ * from an identity service reaches an error, a log line, /readyz or a 503 body.
+ */
+export function errorBody (answer: IdpAnswer): Record<string, unknown> | undefined {
+  const body = parseJson(answer)
+  return body === undefined ? undefined : redactDeep(body, answer.redact) as Record<string, unknown>
 }
 
 /** Describes a non-JSON or unexpected body without echoing it whole. */
@@ -66,7 +76,7 @@ export function readAccessToken (body: Record<string, unknown>, service: string,
 
 /** OAuth-style error answer → TokenRequestError, `rejected` when the credential is refused. */
 export function oauthError (answer: IdpAnswer, service: string): TokenRequestError {
-  const body = parseJson(answer)
+  const body = errorBody(answer)
   const error = clean(body?.error, 80)
   const description = clean(body?.error_description)
   const rejected = (answer.status === 400 || answer.status === 401) && error !== undefined && REJECTING.has(error)

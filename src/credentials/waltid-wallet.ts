@@ -4,14 +4,14 @@ import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
 import { withDeadline } from './deadline.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
-import { checkToken, clean, describeBody, parseJson } from './token-response.js'
+import { checkToken, clean, describeBody, errorBody, parseJson } from './token-response.js'
 
 /** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
 export const LOGIN_LIMIT = { max: 20, windowMs: 60_000 }
 
 /** Failed logins: 500 with Keycloak's 401 in `message` today, 400 before late 2024; 429 rate limited. */
 function walletError (answer: IdpAnswer): TokenRequestError {
-  const body = parseJson(answer)
+  const body = errorBody(answer)
   const message = clean(body?.message)
   let info: TokenErrorInfo
   if (answer.status === 429) {
@@ -53,7 +53,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       if (cfg.keycloak !== undefined) body.token = await keycloakToken(cfg.keycloak)
       else body.password = cfg.password!.reveal()
       attempts.push(now)
-      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher)
+      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher, [body.password, body.token])
       if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
@@ -69,7 +69,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       const { token, keycloakUserId } = session
       session = undefined
       // Logout answers 200 always and does not revoke the session token; best effort, short.
-      await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, dispatcher))
+      await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, dispatcher, [token]))
         .catch(() => undefined)
     },
   }
