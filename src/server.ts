@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config/checker.js'
 import type { Config, ListenConfig, UpstreamConfig } from './config/types.js'
+import type { WindowLimit } from './credentials/attempt-window.js'
 import { createCredential } from './credentials/index.js'
 import { ProxyError } from './errors.js'
 import { buildAdmin } from './observability/health.js'
@@ -47,6 +48,8 @@ export interface BuildOptions {
   random?: () => number
   /** How often the files behind `{ file }` secrets are re-read (default 10 s). */
   secretPollMs?: number
+  /** Floor on 401-triggered token fetches per credential (default one per 10 s). */
+  refetchLimit?: WindowLimit
 }
 
 /** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
@@ -108,6 +111,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     backoff: opts.backoff,
     now: opts.now,
     random: opts.random,
+    refetchLimit: opts.refetchLimit,
   })
   // A rotated `{ file }` secret (a Kubernetes Secret volume update) gets its credential a new token with it.
   const secrets = watchSecretFiles(config.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })

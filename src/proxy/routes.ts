@@ -97,8 +97,9 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     const ctx = request.tp!
     const refused = ctx.token!
     // A fresh token refused again means the upstream objects to something else: keep it.
-    if (!ctx.replayed) tokens.invalidate(upstream.credential, refused.token)
-    if (ctx.replayed || !rewindBody(request)) {
+    // No replay either when the refetch floor kept the refused token: it would only be refused again.
+    const fresh = !ctx.replayed && tokens.invalidate(upstream.credential, refused.token)
+    if (!fresh || !rewindBody(request)) {
       reply.send(res.stream)
       return
     }
