@@ -73,6 +73,9 @@ export interface WaltidWalletCredential extends CredentialBase {
 
 export type CredentialConfig = KeycloakCredential | RegardsCredential | WaltidWalletCredential
 
+/** What happens to the client's forwarding headers (Forwarded, X-Forwarded-*, X-Real-IP): see README. */
+export type ForwardedMode = 'strip' | 'set' | 'keep'
+
 export interface UpstreamConfig {
   name: string
   target: string
@@ -83,6 +86,9 @@ export interface UpstreamConfig {
   timeout: number
   /** Most connections open to the upstream at once; further requests wait (within `timeout`). */
   connections: number
+  forwarded: ForwardedMode
+  /** Forward X-HTTP-Method-Override and its kin (a legacy client that can only GET and POST). */
+  methodOverride: boolean
   insecureHttp: boolean
   /** PEM certificates trusted for the upstream's TLS instead of the system CAs. */
   ca?: string

@@ -1,7 +1,7 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
 import { Checker } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
-import type { Config, CredentialConfig, Endpoint, ListenConfig, UpstreamConfig } from './types.js'
+import type { Config, CredentialConfig, Endpoint, ForwardedMode, ListenConfig, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
 
@@ -62,7 +62,7 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
 
 /** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
 function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
-  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'insecureHttp', 'ca'])
+  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'forwarded', 'methodOverride', 'insecureHttp', 'ca'])
   if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
@@ -75,9 +75,11 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   if (obj.prefix === undefined && obj.port === undefined) c.add(path, 'needs a prefix (on listen) or a port (dedicated listener), or both')
   const timeout = c.number(obj, 'timeout', path, { default: 30, above: 0, max: 3600 })!
   const connections = c.number(obj, 'connections', path, { default: 128, min: 1, max: 4096, integer: true })!
+  const forwarded = c.string(obj, 'forwarded', path, { default: 'strip', oneOf: ['strip', 'set', 'keep'] }) as ForwardedMode
+  const methodOverride = c.bool(obj, 'methodOverride', path, false)
   const ca = c.ca(obj, 'ca', path)
   if (target === undefined || credential === undefined || credentials[credential] === undefined) return { prefix, port }
-  return { u: { name, target, credential, prefix, port, timeout, connections, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
+  return { u: { name, target, credential, prefix, port, timeout, connections, forwarded, methodOverride, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
 export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {

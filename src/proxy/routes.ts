@@ -48,6 +48,7 @@ function ownError (error: unknown): ProxyError | undefined {
 /** Registers `upstream` on `app`, under its prefix (shared listener) or at the root (dedicated port). */
 export async function registerUpstream (app: FastifyInstance, upstream: UpstreamConfig, prefix: string, deps: RouteDeps): Promise<void> {
   const { tokens, metrics } = deps
+  const forwardingAsIs = { mode: upstream.forwarded, methodOverride: upstream.methodOverride }
 
   /** Callback style, not async: with a usable token (nearly always) no promise is made per request. */
   function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
@@ -139,7 +140,10 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       // reply-from would silently retry a GET that got 503 up to 10 times; the upstream's answer goes back as is.
       retryDelay: () => null,
       rewriteRequestHeaders (request, headers) {
-        return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token)
+        const forwarding = upstream.forwarded === 'set'
+          ? { mode: 'set' as const, methodOverride: upstream.methodOverride, clientIp: request.socket.remoteAddress, host: request.headers.host, prefix }
+          : forwardingAsIs
+        return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token, forwarding)
       },
       rewriteHeaders (headers) {
         return clientResponseHeaders(headers)
