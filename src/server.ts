@@ -13,7 +13,7 @@ import { createMetrics, methodLabel, type Metrics } from './observability/metric
 import { registerBodyHandling, ReplayBudget } from './proxy/body.js'
 import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
-import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
+import { checkHost, checkRequestTarget, checkTransferEncoding } from './proxy/request-guard.js'
 import { registerUpstream } from './proxy/routes.js'
 import type { BackoffOptions } from './tokens/backoff.js'
 import { watchSecretFiles } from './tokens/secret-watch.js'
@@ -55,11 +55,16 @@ export interface BuildOptions {
 /** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
 const CONNECTIONS_CHECK_MS = 1000
 
-function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[], limits: ListenConfig, budget: ReplayBudget): FastifyInstance {
+/** Set when shutdown starts: requests still arriving on open connections (pipelined, say) get SHUTTING_DOWN. */
+interface RunState { closing: boolean }
+
+function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[], limits: ListenConfig, budget: ReplayBudget, state: RunState): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
     forceCloseConnections: 'idle',
+    // Fastify's own 503 while closing is plain JSON; the onRequest hook answers problem+json instead.
+    return503OnClosing: false,
     // No bound on a whole request (a long upload is fine); headers and each stretch of the body are bounded.
     requestTimeout: 0,
     keepAliveTimeout: limits.idleTimeout * 1000,
@@ -78,9 +83,14 @@ function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[], limits:
   registerErrorHandling(app, prefixes)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (state.closing) {
+      done(new ProxyError('SHUTTING_DOWN', 'tokenproxy is shutting down; retry the request (another instance, or this one once restarted)', {}, { retryAfter: 1 }))
+      return
+    }
     try {
       checkHost(request.raw.httpVersion, request.headers.host)
       checkRequestTarget(request.method, request.raw.url ?? '')
+      checkTransferEncoding(request.headers['transfer-encoding'])
     } catch (err) {
       done(err as Error)
       return
@@ -119,16 +129,17 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const listeners: Listener[] = []
   // One budget for every proxy listener: it bounds the memory that bodies kept for a replay take.
   const budget = new ReplayBudget(config.listen.replayBudget)
+  const state: RunState = { closing: false }
 
   const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
   if (prefixed.length > 0) {
-    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix), config.listen, budget)
+    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix), config.listen, budget, state)
     for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
     listeners.push({ name: 'listen', app, host: config.listen.host, port: config.listen.port })
   }
   for (const u of upstreams) {
     if (u.port === undefined) continue
-    const app = proxyApp(logger, metrics, [], config.listen, budget)
+    const app = proxyApp(logger, metrics, [], config.listen, budget, state)
     await registerUpstream(app, u, '', routeDeps)
     listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
   }
@@ -152,6 +163,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       return addresses
     },
     async close (graceMs = config.shutdownGrace * 1000) {
+      state.closing = true
       const force = setTimeout(() => {
         logger.warn({ graceS: graceMs / 1000 }, 'shutdown grace period over; closing remaining connections')
         for (const l of listeners) l.app.server.closeAllConnections()

@@ -8,8 +8,8 @@ import type { IssuedToken } from './credential.js'
 const REJECTING = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant'])
 /** Visible ASCII only: a token goes into a header, so CR, LF, NUL and spaces are refused. */
 const TOKEN_CHARS = /^[\x21-\x7E]+$/
-/** A year: longer answers are treated as nonsense and capped. */
-const MAX_EXPIRES_IN = 365 * 24 * 3600
+/** A year: longer lifetimes (expires_in, or a JWT's exp) are treated as nonsense and capped. */
+export const MAX_LIFETIME_S = 365 * 24 * 3600
 
 /** Cuts a message from a remote service to something safe to log and show. */
 export function clean (text: unknown, max = 200): string | undefined {
@@ -50,7 +50,7 @@ export function readExpiresIn (v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined
   const n = typeof v === 'string' ? Number(v) : v
   if (typeof n !== 'number' || !Number.isFinite(n)) return undefined
-  return Math.min(n, MAX_EXPIRES_IN)
+  return Math.min(n, MAX_LIFETIME_S)
 }
 
 /** A token from a service's answer, checked to be safe to put in a header. */

@@ -1,6 +1,6 @@
 // Spoofable forwarding headers: URL overrides never reach the upstream, method overrides only where allowed, and
 // Forwarded / X-Forwarded-* / X-Real-IP are stripped, set by tokenproxy, or kept, per upstreams.NAME.forwarded.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startStack } from '../helpers/proxy-fixture.js'
 
@@ -24,7 +24,7 @@ const URL_OVERRIDES = ['x-original-url', 'x-rewrite-url']
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override']
 const FORWARDING = Object.keys(SPOOFED).filter((h) => !URL_OVERRIDES.includes(h) && !METHOD_OVERRIDES.includes(h))
 
-async function forwarded (t: Parameters<Parameters<typeof t.test>[1]>[0], upstream: Record<string, unknown>): Promise<{ headers: Record<string, unknown>, host: string }> {
+async function forwarded (t: Test, upstream: Record<string, unknown>): Promise<{ headers: Record<string, unknown>, host: string }> {
   const s = await startStack(t, { upstream })
   const res = await request(`${s.url}/registry/who`, { headers: { ...SPOOFED, 'x-end-to-end': 'kept' } })
   await res.body.text()
