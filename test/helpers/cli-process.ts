@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+export const CLI = process.env.TEST_CLI ?? fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 
 export interface CliSidecar {
   proc: ChildProcess
@@ -16,11 +16,17 @@ export interface CliSidecar {
   lines: Array<Record<string, unknown>>
 }
 
-/** Writes `config` (listen and admin on port 0 unless given) and runs `node ...nodeArgs dist/cli.js run` until the test ends. */
-export async function runCli (t: Test, config: Record<string, unknown>, nodeArgs: string[] = []): Promise<CliSidecar> {
+/**
+ * Writes `config` (listen and admin on port 0 unless given) and runs `node ...nodeArgs dist/cli.js run`
+ * until the test ends; with `cgroupProcs`, the process joins that cgroup (writes its pid there) before node starts.
+ */
+export async function runCli (t: Test, config: Record<string, unknown>, nodeArgs: string[] = [], opts: { cgroupProcs?: string } = {}): Promise<CliSidecar> {
   const file = join(t.testdir(), 'tokenproxy.json')
   writeFileSync(file, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, ...config }))
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const argv = [process.execPath, ...nodeArgs, CLI, 'run', '--config', file]
+  const proc = opts.cgroupProcs === undefined
+    ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('/bin/sh', ['-c', 'echo $$ > "$CGROUP_PROCS" && exec "$@"', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CGROUP_PROCS: opts.cgroupProcs } })
   let stderr = ''
   proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
