@@ -14,7 +14,8 @@ export interface MemoryCgroup {
   setLimit (bytes: number): void
   /** Processes the kernel's OOM killer ended in the group. */
   oomKills (): number
-  remove (): void
+  /** Removes the group once the processes in it have ended (waits up to 5 s for them). */
+  remove (): Promise<void>
 }
 
 const read = (file: string): string => readFileSync(file, 'utf8')
@@ -68,8 +69,9 @@ export function createMemoryCgroup (name: string, limit: number): MemoryCgroup |
     usage: () => Number(read(join(dir, kind === 'v1' ? 'memory.usage_in_bytes' : 'memory.current')).trim()),
     setLimit,
     oomKills: () => kind === 'v1' ? stat('memory.oom_control', 'oom_kill') : stat('memory.events', 'oom_kill'),
-    remove () {
-      try { rmdirSync(dir) } catch { /* a process still in it: the kernel keeps it until that ends */ }
+    async remove () {
+      for (let i = 0; i < 100 && read(join(dir, 'cgroup.procs')).trim() !== ''; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      rmdirSync(dir)
     },
   }
 }
