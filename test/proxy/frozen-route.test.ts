@@ -77,6 +77,26 @@ t.test('with every upstream connection held by stalled uploads, a request waits 
   t.comment(`frozen-route wait: ${ms} ms with 2 of 2 upstream connections held by stalled uploads`)
 })
 
+t.test('the attack as reported: 128 uploads stalled after one byte hold the default 128 connections; the route still answers, in bounded time', async (t) => {
+  const s = await startStack(t, {
+    doc: { listen: { host: '127.0.0.1', port: 0, bodyTimeout: 2 } },
+    upstream: { timeout: 1 },
+  })
+  const stalled = Array.from({ length: 128 }, () => hold(s.url, 'POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx'))
+  t.teardown(() => { for (const c of stalled) c.socket.destroy() })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const start = Date.now()
+  const res = await request(`${s.url}/registry/after-the-flood`, { headersTimeout: 60_000 })
+  await res.body.text()
+  const ms = Date.now() - start
+  t.ok([200, 504].includes(res.statusCode), `answered ${res.statusCode}`)
+  t.ok(ms < 5000, `after ${ms} ms (it waited over 40 s before)`)
+  const ends = await Promise.all(stalled.map(async (c) => await c.closed))
+  t.same([...new Set(ends.map((e) => /^HTTP\/1\.1 (\d+)/.exec(e.got)?.[1]))], ['408'], 'every stalled upload got 408')
+  t.ok(Math.max(...ends.map((e) => e.ms)) < 8000, `all ${ends.length} closed within ${Math.max(...ends.map((e) => e.ms))} ms (bodyTimeout 2 s)`)
+  t.comment(`frozen-route wait with 128 of 128 default connections held: ${ms} ms (${res.statusCode})`)
+})
+
 t.test('upstreams.NAME.connections is checked like every other key', async (t) => {
   const { configProblems } = await import('../helpers/config-problems.js')
   const doc = (extra: Record<string, unknown>): string => JSON.stringify({
