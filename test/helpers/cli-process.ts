@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
+/** The built CLI; TEST_CLI runs another build instead (an older commit's, to see a test fail before a fix). */
 export const CLI = process.env.TEST_CLI ?? fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 
 export interface CliSidecar {
