@@ -5,12 +5,14 @@ import type { Logger } from 'pino'
 import { isLoopbackHost } from './config/checker.js'
 import { diffConfig, isEmpty, type ConfigDiff } from './config/diff.js'
 import type { Config, UpstreamConfig } from './config/types.js'
+import type { WindowLimit } from './credentials/attempt-window.js'
 import { createCredential } from './credentials/index.js'
 import { buildAdmin } from './observability/health.js'
 import { LogSummary } from './observability/log-summary.js'
 import { openLogger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
-import { ProxyListener } from './proxy/listener.js'
+import { ReplayBudget } from './proxy/body.js'
+import { ProxyListener, type RunState } from './proxy/listener.js'
 import type { BackoffOptions } from './tokens/backoff.js'
 import { watchConfigFile, type ConfigWatch, type ReloadTrigger } from './reload.js'
 import { watchSecretFiles, type SecretWatch } from './tokens/secret-watch.js'
@@ -82,6 +84,8 @@ export interface BuildOptions {
   env?: NodeJS.ProcessEnv
   /** The interval over which repeated TOKEN_UNAVAILABLE warnings are summarised (default 10 s). */
   summaryIntervalMs?: number
+  /** Floor on 401-triggered token fetches per credential (default one per 10 s). */
+  refetchLimit?: WindowLimit
 }
 
 type Prefixed = UpstreamConfig & { prefix: string }
@@ -102,15 +106,23 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
     backoff: opts.backoff,
     now: opts.now,
     random: opts.random,
+    refetchLimit: opts.refetchLimit,
   })
   // A rotated `{ file }` secret (a Kubernetes Secret volume update) gets its credential a new token with it.
   const watchSecrets = (c: Config): SecretWatch =>
     watchSecretFiles(c.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })
   let secrets = watchSecrets(config)
   const routeDeps = { tokens, metrics }
+  // One budget for every proxy listener: it bounds the memory that bodies kept for a replay take.
+  const budget = new ReplayBudget(config.listen.replayBudget)
+  const state: RunState = { closing: false }
   const proxies = new Map<string, ProxyListener>()
   const proxyListener = async (name: string, host: string, port: number, atRoot: boolean, upstreams: UpstreamConfig[]): Promise<ProxyListener> =>
-    await ProxyListener.create({ name, host, port, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps, atRoot }, upstreams)
+    await ProxyListener.create({
+      name, host, port, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps, atRoot,
+      // `listen` needs a restart to change, and with it the limits every proxy listener applies.
+      limits: config.listen, budget, state,
+    }, upstreams)
 
   const prefixedOf = (c: Config): Prefixed[] => Object.values(c.upstreams).filter((u): u is Prefixed => u.prefix !== undefined)
   const dedicatedOf = (c: Config): UpstreamConfig[] => Object.values(c.upstreams).filter((u) => u.port !== undefined)
@@ -208,6 +220,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       await configWatch?.reload(trigger)
     },
     async close (graceMs = config.shutdownGrace * 1000) {
+      state.closing = true
       const force = setTimeout(() => {
         logger.warn({ graceS: graceMs / 1000 }, 'shutdown grace period over; closing remaining connections')
         for (const l of listeners) l.server.closeAllConnections()

@@ -1,12 +1,17 @@
 // `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Config } from '../config/types.js'
+import type { Credential, IssuedToken } from '../credentials/credential.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { createCredential } from '../credentials/index.js'
 import { toTokenError } from '../credentials/token-error.js'
 import { fingerprint } from '../observability/logger.js'
 import { hintFor } from './token-hints.js'
 
 export interface TokenReport { raw: string, text: string }
+
+const fetchOnce = async (credential: Credential, timeoutS: number): Promise<IssuedToken> =>
+  await withDeadline(timeoutS * 1000, async (signal) => await credential.fetchToken(signal))
 
 /** A failed token request, told as: which credential, which URL, what happened, what to check. */
 export class TokenCommandError extends Error {}
@@ -25,13 +30,13 @@ export async function inspectToken (config: Config, name: string, now: () => num
   const deps = {
     tokenFor: async (other: string): Promise<string> => {
       const c = config.credentials[other]!
-      return (await createCredential(c, deps).fetchToken(AbortSignal.timeout(c.timeout * 1000))).accessToken
+      return (await fetchOnce(createCredential(c, deps), c.timeout)).accessToken
     },
   }
   const credential = createCredential(cfg, deps)
   let issued
   try {
-    issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
+    issued = await fetchOnce(credential, cfg.timeout)
   } catch (err) {
     throw failure(cfg, credential.tokenUrl, err)
   } finally {

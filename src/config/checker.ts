@@ -7,11 +7,16 @@ type Raw = Record<string, unknown>
 
 const at = (path: string, key: string): string => (path ? `${path}.${key}` : key)
 
-/** True for hosts that never leave the machine. */
+/**
+ * True for hosts that never leave the machine: `localhost` and loopback IP literals only. Other
+ * names, `*.localhost` included, go through the system resolver, which may ask network DNS.
+ */
 export function isLoopbackHost (host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
-  return isIP(h) === 4 && h.startsWith('127.')
+  if (h === 'localhost' || h === '::1') return true
+  if (isIP(h) === 4) return h.startsWith('127.')
+  // An IPv4-mapped loopback address, as the URL parser writes it (::ffff:7f00:1 for ::ffff:127.0.0.1).
+  return isIP(h) === 6 && /^::ffff:(7f[0-9a-f]{2}:[0-9a-f]{1,4}|127\.)/.test(h)
 }
 
 /** Where ${VAR} references went (see load.ts): values from the environment, and paths left unset. */

@@ -3,6 +3,18 @@ import type { Secret } from './secrets.js'
 
 export interface Endpoint { host: string, port: number }
 
+/** The shared listener, and what every proxy listener (shared or dedicated port) holds its clients to. */
+export interface ListenConfig extends Endpoint {
+  /** Seconds for a request's headers to arrive (from the connection's start or the previous response). */
+  headersTimeout: number
+  /** Seconds a request body may go without a byte. */
+  bodyTimeout: number
+  /** Seconds a kept-alive connection may sit idle between requests. */
+  idleTimeout: number
+  /** Bytes that all bodies kept for a 401 replay may hold at once. */
+  replayBudget: number
+}
+
 export interface RefreshConfig {
   /** Start refreshing after this fraction of the token's lifetime. */
   at: number
@@ -63,14 +75,22 @@ export interface WaltidWalletCredential extends CredentialBase {
 
 export type CredentialConfig = KeycloakCredential | RegardsCredential | WaltidWalletCredential
 
+/** What happens to the client's forwarding headers (Forwarded, X-Forwarded-*, X-Real-IP): see README. */
+export type ForwardedMode = 'strip' | 'set' | 'keep'
+
 export interface UpstreamConfig {
   name: string
   target: string
   credential: string
   prefix?: string
   port?: number
-  /** Seconds to wait for the upstream's response headers. */
+  /** Seconds to wait for the upstream's response headers, a connection, connect and TLS included. */
   timeout: number
+  /** Most connections open to the upstream at once; further requests wait (within `timeout`). */
+  connections: number
+  forwarded: ForwardedMode
+  /** Forward X-HTTP-Method-Override and its kin (a legacy client that can only GET and POST). */
+  methodOverride: boolean
   insecureHttp: boolean
   /** PEM certificates trusted for the upstream's TLS instead of the system CAs. */
   ca?: string
@@ -85,7 +105,7 @@ export interface LogConfig {
 }
 
 export interface Config {
-  listen: Endpoint
+  listen: ListenConfig
   admin: Endpoint
   log: LogConfig
   refresh: RefreshConfig

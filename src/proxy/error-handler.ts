@@ -14,6 +14,8 @@ export function sendProblem (reply: FastifyReply, err: ProxyError, request: Fast
   // Headers copied from an upstream answer (a 401 being replayed, say) must not leak into the problem.
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  // A body that stalled was not read to its end, or the listener is closing: the connection carries no further request.
+  if (err.code === 'REQUEST_TIMEOUT' || err.code === 'SHUTTING_DOWN') reply.header('connection', 'close')
   reply.code(err.status).header('content-type', PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store')
     .send(JSON.stringify(err.toProblem(pathOf(request.url))))
 }

@@ -3,19 +3,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { UpstreamConfig } from '../config/types.js'
+import type { ListenConfig, UpstreamConfig } from '../config/types.js'
 import { ProxyError } from '../errors.js'
 import type { LogSummary } from '../observability/log-summary.js'
 import { quietRequests } from '../observability/logger.js'
 import { methodLabel, type Metrics } from '../observability/metrics.js'
 import { logRequest, markRequestStart } from './access-log.js'
-import { registerBodyHandling } from './body.js'
+import { registerBodyHandling, type ReplayBudget } from './body.js'
 import { registerErrorHandling, sendProblem } from './error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './raw-refusals.js'
-import { checkHost, checkRequestTarget, mergeSlashes } from './request-guard.js'
+import { checkHost, checkRequestTarget, checkTransferEncoding, mergeSlashes } from './request-guard.js'
 import { registerUpstream, type RouteDeps } from './routes.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
+const CONNECTIONS_CHECK_MS = 1000
+
+/** Set when shutdown starts: requests still arriving on open connections (pipelined, say) get SHUTTING_DOWN. */
+export interface RunState { closing: boolean }
 
 /** One Fastify app for proxy traffic, and how many requests it is still answering. */
 interface Generation { app: FastifyInstance, handler: Handler, inflight: number, drained?: () => void }
@@ -25,12 +31,14 @@ interface Generation { app: FastifyInstance, handler: Handler, inflight: number,
  * port). It never listens: its handler is given to a ProxyListener's server.
  */
 async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]): Promise<Generation> {
-  const { logger, metrics, summary, atRoot, deps } = opts
+  const { logger, metrics, summary, atRoot, deps, limits, budget, state } = opts
   const logRequests = opts.logRequests()
   let handler: Handler | undefined
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     ...quietRequests(),
+    // Fastify's own 503 while closing is plain JSON; the onRequest hook answers problem+json instead.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 8192 },
     rewriteUrl: (req) => mergeSlashes(req.url ?? ''),
     // The app never listens: its handler serves the listener's own server, which outlives it.
@@ -40,14 +48,19 @@ async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]
   })
   app.decorateRequest('tp', null)
   app.decorateRequest('tpSentBefore', 0)
-  registerBodyHandling(app)
+  registerBodyHandling(app, { budget, idleTimeoutMs: limits.bodyTimeout * 1000 })
   registerErrorHandling(app, atRoot ? [] : upstreams.map((u) => u.prefix!), summary)
   // Callback-style hooks: an async hook costs a promise per request for work that never waits.
   app.addHook('onRequest', (request, _reply, done) => {
     if (logRequests) markRequestStart(request)
+    if (state.closing) {
+      done(new ProxyError('SHUTTING_DOWN', 'tokenproxy is shutting down; retry the request (another instance, or this one once restarted)', {}, { retryAfter: 1 }))
+      return
+    }
     try {
       checkHost(request.raw.httpVersion, request.headers.host)
       checkRequestTarget(request.method, request.raw.url ?? '')
+      checkTransferEncoding(request.headers['transfer-encoding'])
     } catch (err) {
       done(err as Error)
       return
@@ -80,6 +93,11 @@ export interface ProxyListenerOptions {
   deps: RouteDeps
   /** Dedicated port: its one upstream at the root; the shared listener: every upstream under its prefix. */
   atRoot: boolean
+  /** What every proxy listener bounds: headers, body and idle timeouts, the replay budget's size. */
+  limits: ListenConfig
+  /** Shared by every proxy listener and every app a reload builds. */
+  budget: ReplayBudget
+  state: RunState
 }
 
 export class ProxyListener {
@@ -96,8 +114,14 @@ export class ProxyListener {
     this.host = opts.host
     this.port = opts.port
     // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
-    this.server = createServer({ requireHostHeader: false }, (req, res) => { this.#dispatch(req, res) })
-    this.server.requestTimeout = 0
+    this.server = createServer({
+      requireHostHeader: false,
+      headersTimeout: opts.limits.headersTimeout * 1000,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+      // No bound on a whole request (a long upload is fine); headers and each stretch of the body are bounded.
+      requestTimeout: 0,
+      keepAliveTimeout: opts.limits.idleTimeout * 1000,
+    }, (req, res) => { this.#dispatch(req, res) })
     this.server.on('clientError', refuseClientError)
     this.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
     // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.

@@ -57,3 +57,12 @@ export function checkRequestTarget (method: string, url: string): void {
     if (why !== undefined) throw new ProxyError('BAD_REQUEST', `the path contains ${why}, which could leave its route`)
   }
 }
+
+/**
+ * Only `chunked` is accepted as a transfer coding. Node decodes the chunking of `gzip, chunked` and
+ * would hand on the gzip bytes with the coding dropped: the upstream would take them for the body.
+ */
+export function checkTransferEncoding (value: string | undefined): void {
+  if (value === undefined || value.trim().toLowerCase() === 'chunked') return
+  throw new ProxyError('BAD_REQUEST', `Transfer-Encoding ${JSON.stringify(value.slice(0, 64))} is not supported: only chunked; send a compressed body with Content-Encoding instead`)
+}

@@ -2,6 +2,8 @@
 import type { Logger } from 'pino'
 import type { RefreshConfig } from '../config/types.js'
 import type { Credential } from '../credentials/credential.js'
+import { AttemptWindow, type WindowLimit } from '../credentials/attempt-window.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credentials/token-error.js'
 import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -10,6 +12,12 @@ import { describeToken, type TokenInfo } from './lifetime.js'
 
 /** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
 const MAX_TIMER_MS = 24 * 3600 * 1000
+
+/**
+ * The floor on token fetches caused by upstream 401s: one per credential per 10 s. An endpoint that
+ * answers 401 whatever the token would otherwise cost a token request per client request.
+ */
+export const AUTH_REFETCH_LIMIT: WindowLimit = { max: 1, windowMs: 10_000 }
 
 export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
 
@@ -33,6 +41,8 @@ interface Entry {
   nextAttemptAt?: number
   /** Aborted when the credential is removed (config reload) or the manager closes. */
   stop: AbortController
+  /** Fetches that upstream 401s caused, within AUTH_REFETCH_LIMIT's window. */
+  refetches: AttemptWindow
 }
 
 export interface TokenManagerOptions {
@@ -43,6 +53,8 @@ export interface TokenManagerOptions {
   backoff?: BackoffOptions
   now?: () => number
   random?: () => number
+  /** Floor on 401-triggered fetches per credential (default AUTH_REFETCH_LIMIT). */
+  refetchLimit?: WindowLimit
 }
 
 export class TokenManager {
@@ -54,14 +66,16 @@ export class TokenManager {
   readonly #now: () => number
   readonly #random: () => number
   #started = false
+  readonly #refetchLimit: WindowLimit
 
   constructor (opts: TokenManagerOptions) {
+    this.#now = opts.now ?? Date.now
+    this.#refetchLimit = opts.refetchLimit ?? AUTH_REFETCH_LIMIT
     for (const { credential, timeoutSeconds } of opts.credentials) this.#add(credential, timeoutSeconds)
     this.#refresh = opts.refresh
     this.#log = opts.logger
     this.#metrics = opts.metrics
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF
-    this.#now = opts.now ?? Date.now
     this.#random = opts.random ?? Math.random
   }
 
@@ -96,7 +110,8 @@ export class TokenManager {
   }
 
   #add (credential: Credential, timeoutSeconds: number): Entry {
-    const e: Entry = { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, stop: new AbortController() }
+    const refetches = new AttemptWindow(this.#refetchLimit, () => this.#now())
+    const e: Entry = { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, stop: new AbortController(), refetches }
     this.#entries.set(credential.name, e)
     return e
   }
@@ -123,14 +138,21 @@ export class TokenManager {
 
   /**
    * Drops `token` if it is still the current one (an upstream refused it) and fetches a new one.
-   * A burst of 401s for the same token causes one fetch.
+   * A burst of 401s for the same token causes one fetch, and 401s keep causing at most one per
+   * AUTH_REFETCH_LIMIT window. Returns true when a token other than `token` is (or will be) there
+   * to replay with; false when the floor kept `token` in use.
    */
-  invalidate (name: string, token: string): void {
+  invalidate (name: string, token: string): boolean {
     const e = this.#entry(name)
-    if (e.current?.token !== token) return
+    if (e.current?.token !== token) return true
+    if (!e.refetches.take()) {
+      this.#log.debug({ credential: name, fingerprint: e.current.fingerprint }, `upstream refused the token again; not fetching another within ${e.refetches.limit.windowMs / 1000}s of the last 401-triggered fetch`)
+      return false
+    }
     this.#log.info({ credential: name, fingerprint: e.current.fingerprint }, 'upstream refused the token; fetching a new one')
     e.current = undefined
     void this.#fetchNow(e)
+    return true
   }
 
   /**
@@ -251,8 +273,7 @@ export class TokenManager {
     const name = e.credential.name
     const stop = this.#metrics.tokenDuration.startTimer({ credential: name })
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), e.stop.signal])
-      const issued = await e.credential.fetchToken(signal)
+      const issued = await withDeadline(e.timeoutMs, async (signal) => await e.credential.fetchToken(signal), e.stop.signal)
       if (e.stop.signal.aborted) return undefined
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
