@@ -1,8 +1,12 @@
-# tokenproxy container image: built with dev dependencies, run with production ones only, as non-root.
+# tokenproxy container image: built with dev dependencies, run as non-root from one bundled file
+# (dist/cli.js holds tokenproxy and every dependency: the runtime stage has no node_modules).
 #
 #   docker build -t tokenproxy:0.1.0 .
-#   docker run --rm -v "$PWD/my-config.yaml:/etc/tokenproxy/config.yaml:ro" -p 127.0.0.1:8080:8080 tokenproxy:0.1.0
-#   docker run --rm tokenproxy:0.1.0 check --config config/registry.yaml   # the examples ship in /app/config
+#   docker run --rm -v "$PWD/my-config.yaml:/etc/tokenproxy/config.yaml:ro" -p 127.0.0.1:8080:8080 -p 127.0.0.1:9901:9901 tokenproxy:0.1.0
+#     (my-config.yaml binds listen and admin to 0.0.0.0: in a container, 127.0.0.1 is the container itself)
+#   docker run --rm -e REGISTRY_CLIENT_SECRET=x tokenproxy:0.1.0 check --config config/registry.yaml
+#     (the examples ship in /app/config and take their secrets from the environment: without -e, check
+#     reports REGISTRY_CLIENT_SECRET as not set and exits 2)
 #
 # Base: a maintained Node LTS (Node 20 reached end of life in April 2026). The tag is not pinned to a
 # digest here; pin it (node:24-slim@sha256:...) in your registry mirror for reproducible builds.

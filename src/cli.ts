@@ -3,24 +3,16 @@
 import { createRequire } from 'node:module'
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
 import { summarize } from './commands/check.js'
 import { inspectToken } from './commands/token.js'
+import { commandUsage, helpText, parseCommandLine, USAGE, UsageError } from './commands/usage.js'
 import { ConfigError, loadConfig } from './config/load.js'
 import type { Config } from './config/types.js'
+import { LOG_LEVELS } from './config/validate.js'
 import { runDemo } from './demo/demo.js'
-import { buildServer, type Sidecar } from './server.js'
+import { buildServer, ListenError, type Sidecar } from './server.js'
 
-const USAGE = `usage:
-  tokenproxy [run] --config FILE         run the sidecar (or set TOKENPROXY_CONFIG)
-  tokenproxy check --config FILE         validate the config and print a summary (exit 0 valid, 2 invalid)
-  tokenproxy token NAME --config FILE [--raw]
-                                         obtain one token for credential NAME and show its claims
-  tokenproxy demo [--port N] [--admin-port N]
-                                         dev identity provider + echo upstream + sidecar, in one process
-  tokenproxy --version | --help`
-
-export class UsageError extends Error {}
+export { UsageError }
 
 interface Io { out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv }
 
@@ -30,13 +22,31 @@ function configFrom (file: string | undefined, io: Io): { config: Config, file: 
   return { config: loadConfig(path, io.env), file: path }
 }
 
-/** Runs until a signal; resolves with the exit code. */
-export async function run (config: Config, onStarted?: (s: Sidecar) => void): Promise<number> {
-  const sidecar = await buildServer(config)
+/** `TOKENPROXY_LOG_LEVEL` wins over the config's `log.level` (for one run, without editing the file). */
+function withEnvLogLevel (config: Config, env: NodeJS.ProcessEnv): Config {
+  const level = env.TOKENPROXY_LOG_LEVEL
+  if (level === undefined || level === '') return config
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`TOKENPROXY_LOG_LEVEL: ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(', ')}`)
+  return { ...config, log: { ...config.log, level } }
+}
+
+/**
+ * Runs until a signal; resolves with the exit code. `moves` names, per config key (`listen.port`), the
+ * flag that sets it instead (the demo's `--port`), for the message when a port is taken.
+ */
+export async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Record<string, string> = {}, source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
+  // With the file it came from, the config reloads on SIGHUP and when the file changes.
+  const sidecar = await buildServer(config, source === undefined ? {} : { configFile: source.file, env: source.env })
   try {
     await sidecar.start()
   } catch (err) {
-    sidecar.logger.fatal({ err }, `cannot start: ${(err as Error).message}`)
+    if (err instanceof ListenError) {
+      // One line that says which listener and what to change; the stack would only hide it.
+      const fix = moves[err.key] ?? `${err.key} in the config`
+      sidecar.logger.fatal({ listener: err.listener, address: err.address, code: err.code }, `cannot start: ${err.message}; change ${fix}`)
+    } else {
+      sidecar.logger.fatal({ err }, `cannot start: ${(err as Error).message}`)
+    }
     await sidecar.close(0)
     return 1
   }
@@ -58,54 +68,48 @@ export async function run (config: Config, onStarted?: (s: Sidecar) => void): Pr
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
+    // SIGHUP reloads the config file, as nginx does; without a file (the demo) it is logged and ignored.
+    process.on('SIGHUP', () => {
+      if (stopping) return
+      if (source === undefined) sidecar.logger.warn('SIGHUP: no config file to reload')
+      else void sidecar.reloadFile('SIGHUP')
+    })
   })
 }
 
 export async function main (argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      raw: { type: 'boolean' },
-      port: { type: 'string' },
-      'admin-port': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  })
-  if (values.help) {
-    io.out(USAGE)
+  const p = parseCommandLine(argv)
+  if (p.command === 'help' || p.help) {
+    io.out(p.command === 'help' ? helpText(p.args[0]) : (p.named ? commandUsage(p.command) : USAGE))
     return 0
   }
-  if (values.version) {
+  if (p.version) {
     io.out((createRequire(import.meta.url)('../package.json') as { version: string }).version)
     return 0
   }
-  const [command = 'run', ...rest] = positionals
-  switch (command) {
-    case 'run':
-      if (rest.length > 0) throw new UsageError(`run takes no arguments (got ${rest.join(' ')})`)
-      return await run(configFrom(values.config, io).config)
+  const runWithEnv = (config: Config, onStarted?: (s: Sidecar) => void, moves?: Record<string, string>, file?: string): Promise<number> =>
+    run(withEnvLogLevel(config, io.env), onStarted, moves, file === undefined ? undefined : { file, env: io.env })
+  switch (p.command) {
+    case 'run': {
+      const { config, file } = configFrom(p.config, io)
+      return await runWithEnv(config, undefined, undefined, file)
+    }
     case 'check': {
-      const { config, file } = configFrom(values.config, io)
+      const { config, file } = configFrom(p.config, io)
       io.out(summarize(config, file))
       return 0
     }
     case 'token': {
-      if (rest.length !== 1) throw new UsageError('token takes exactly one credential NAME')
-      const report = await inspectToken(configFrom(values.config, io).config, rest[0]!)
-      io.out(values.raw ? report.raw : report.text)
+      const report = await inspectToken(configFrom(p.config, io).config, p.args[0]!)
+      io.out(p.raw ? report.raw : report.text)
       return 0
     }
     case 'demo':
-      return await runDemo({ port: values.port, adminPort: values['admin-port'], out: io.out, run })
-    default:
-      throw new UsageError(`unknown command "${command}"`)
+      return await runDemo({ port: p.port, adminPort: p.adminPort, out: io.out, run: runWithEnv })
   }
 }
 
-/** Maps thrown errors to exit codes: 2 for usage and config, 1 for the rest. */
+/** Maps thrown errors to exit codes: 2 for usage and config, 1 for the rest; one message, never a stack. */
 export async function cli (argv: string[], io: Io): Promise<number> {
   try {
     return await main(argv, io)
@@ -114,11 +118,15 @@ export async function cli (argv: string[], io: Io): Promise<number> {
       io.err(err.message)
       return 2
     }
-    if (err instanceof UsageError || err instanceof RangeError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`tokenproxy: ${(err as Error).message}\n${USAGE}`)
+    if (err instanceof UsageError) {
+      io.err(`tokenproxy: ${err.message}\n${err.command === undefined ? USAGE : commandUsage(err.command)}`)
       return 2
     }
-    io.err(`tokenproxy: ${(err as Error).message}`)
+    if (err instanceof RangeError) {
+      io.err(`tokenproxy: ${err.message}`)
+      return 2
+    }
+    io.err(`tokenproxy: ${err instanceof Error ? err.message : String(err)}`)
     return 1
   }
 }

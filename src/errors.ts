@@ -6,6 +6,8 @@ export const ERROR_CODES = {
   UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream did not answer in time' },
   NO_ROUTE: { status: 404, title: 'No upstream is configured for this path' },
   BAD_REQUEST: { status: 400, title: 'The request was refused' },
+  REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
+  SHUTTING_DOWN: { status: 503, title: 'tokenproxy is shutting down' },
   HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   INTERNAL_ERROR: { status: 500, title: 'tokenproxy failed to handle the request' },
 } as const

@@ -1,34 +1,38 @@
 // buildServer(config): the proxy listeners, the admin listener and the token manager; never listens.
-import type { Socket } from 'node:net'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config/checker.js'
-import type { Config, UpstreamConfig } from './config/types.js'
+import { diffConfig, isEmpty, type ConfigDiff } from './config/diff.js'
+import type { Config, CredentialConfig, UpstreamConfig } from './config/types.js'
+import type { WindowLimit } from './credentials/attempt-window.js'
 import { createCredential } from './credentials/index.js'
-import { ProxyError } from './errors.js'
 import { buildAdmin } from './observability/health.js'
-import { createLogger, quietRequests } from './observability/logger.js'
-import { createMetrics, methodLabel, type Metrics } from './observability/metrics.js'
-import { registerBodyHandling } from './proxy/body.js'
-import { registerErrorHandling, sendProblem } from './proxy/error-handler.js'
-import { CONNECT_REFUSAL, refuseClientError } from './proxy/raw-refusals.js'
-import { checkHost, checkRequestTarget } from './proxy/request-guard.js'
-import { registerUpstream } from './proxy/routes.js'
+import { LogSummary } from './observability/log-summary.js'
+import { openLogger } from './observability/logger.js'
+import { createMetrics, type Metrics } from './observability/metrics.js'
+import { ReplayBudget } from './proxy/body.js'
+import { ProxyListener, type RunState } from './proxy/listener.js'
 import type { BackoffOptions } from './tokens/backoff.js'
+import { watchConfigFile, type ConfigWatch, type ReloadTrigger } from './reload.js'
 import { cacheIdentity } from './tokens/cache-identity.js'
-import { watchSecretFiles } from './tokens/secret-watch.js'
+import { watchSecretFiles, type SecretWatch } from './tokens/secret-watch.js'
 import { SharedCache } from './tokens/shared-cache.js'
 import { TokenManager } from './tokens/token-manager.js'
 
 export interface Listener {
   /** `listen`, `admin`, or `upstreams.NAME` for a dedicated port. */
   name: string
-  app: FastifyInstance
+  /** The app answering new requests now (a reload replaces a proxy listener's app, not its server). */
+  readonly app: FastifyInstance
+  /** The socket server: it stays while apps are replaced. */
+  server: Server
   host: string
   port: number
 }
 
 export interface Sidecar {
+  /** The config in effect (a reload replaces it). */
   config: Config
   logger: Logger
   metrics: Metrics
@@ -38,8 +42,35 @@ export interface Sidecar {
   addresses: Record<string, string>
   /** Starts fetching tokens and listens everywhere; returns the bound addresses by listener name. */
   start (): Promise<Record<string, string>>
+  /**
+   * Applies a new, already validated config without dropping a request; returns what changed.
+   * Unchanged credentials keep their tokens; `listen` and `admin` changes wait for a restart.
+   */
+  reload (next: Config): Promise<ConfigDiff>
+  /** Re-reads `configFile` (SIGHUP); a no-op without one. Resolves once applied or refused. */
+  reloadFile (trigger: ReloadTrigger): Promise<void>
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes the rest. */
   close (graceMs?: number): Promise<void>
+}
+
+/** A listener that could not bind: which one, where, and the config key that moves it. */
+export class ListenError extends Error {
+  readonly listener: string
+  readonly address: string
+  readonly code: string | undefined
+  /** `listen.port`, `admin.port` or `upstreams.NAME.port`. */
+  readonly key: string
+
+  constructor (l: { name: string, host: string, port: number }, cause: unknown) {
+    const code = (cause as { code?: unknown }).code
+    const why = code === 'EADDRINUSE' ? 'the address is already in use (EADDRINUSE)' : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
+    super(`${l.name} cannot listen on ${l.host}:${l.port}: ${why}`, { cause })
+    this.name = 'ListenError'
+    this.listener = l.name
+    this.address = `${l.host}:${l.port}`
+    this.code = typeof code === 'string' ? code : undefined
+    this.key = `${l.name}.port`
+  }
 }
 
 export interface BuildOptions {
@@ -47,61 +78,34 @@ export interface BuildOptions {
   backoff?: BackoffOptions
   now?: () => number
   random?: () => number
-  /** How often the files behind `{ file }` secrets are re-read (default 10 s). */
+  /** How often the files behind `{ file }` secrets, and `configFile`, are re-read (default 10 s). */
   secretPollMs?: number
+  /** The file the config came from: its changes are reloaded, on SIGHUP too. */
+  configFile?: string
+  /** The environment `${VAR}` references in a reloaded config read (default process.env). */
+  env?: NodeJS.ProcessEnv
+  /** The interval over which repeated TOKEN_UNAVAILABLE warnings are summarised (default 10 s). */
+  summaryIntervalMs?: number
+  /** Floor on 401-triggered token fetches per credential (default one per 10 s). */
+  refetchLimit?: WindowLimit
 }
 
-function proxyApp (logger: Logger, metrics: Metrics, prefixes: string[]): FastifyInstance {
-  const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    ...quietRequests(),
-    forceCloseConnections: 'idle',
-    requestTimeout: 0,
-    routerOptions: { maxParamLength: 8192 },
-    // A missing Host is refused by checkHost as problem+json, not by Node with a bare 400.
-    http: { requireHostHeader: false },
-    // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
-    clientErrorHandler: refuseClientError,
-    frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
-  })
-  app.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
-  // Node answers an Expect other than 100-continue with a bare 417; RFC 9110 §10.1.1 lets a server ignore it instead.
-  app.server.on('checkExpectation', (req, res) => { app.server.emit('request', req, res) })
-  app.decorateRequest('tp', null)
-  registerBodyHandling(app)
-  registerErrorHandling(app, prefixes)
-  // Callback-style hooks: an async hook costs a promise per request for work that never waits.
-  app.addHook('onRequest', (request, _reply, done) => {
-    try {
-      checkHost(request.raw.httpVersion, request.headers.host)
-      checkRequestTarget(request.method, request.raw.url ?? '')
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    done()
-  })
-  app.addHook('onResponse', (request, reply, done) => {
-    const upstream = request.tp?.upstream.name ?? 'none'
-    metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
-    if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
-    done()
-  })
-  return app
-}
+type Prefixed = UpstreamConfig & { prefix: string }
 
-export async function buildServer (config: Config, opts: BuildOptions = {}): Promise<Sidecar> {
-  const logger = opts.logger ?? createLogger(config.log.level)
+export async function buildServer (initial: Config, opts: BuildOptions = {}): Promise<Sidecar> {
+  let config = initial
+  const logger = opts.logger ?? await openLogger(config.log)
   const metrics = createMetrics({ cache: config.cache !== undefined })
-  const upstreams = Object.values(config.upstreams)
-  const used = [...new Set(upstreams.map((u) => u.credential))]
+  const summary = new LogSummary(logger, opts.summaryIntervalMs)
+  let used = usedCredentials(config)
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
   const deps = { tokenFor: async (name: string) => (await tokens.get(name)).token }
   // Replicas that share a Redis share their tokens (Behaviour 12); without `cache`, the Redis client is never loaded.
   const cache = config.cache === undefined ? undefined : await SharedCache.open(config.cache.redis, logger, metrics, opts.now)
+  const identityOf = (c: CredentialConfig, all: Record<string, CredentialConfig>): string | undefined => (cache === undefined ? undefined : cacheIdentity(c, all))
   const tokens: TokenManager = new TokenManager({
     credentials: Object.values(config.credentials).map((c) => ({
-      credential: createCredential(c, deps), timeoutSeconds: c.timeout, ...(cache === undefined ? {} : { cacheIdentity: cacheIdentity(c, config.credentials) }),
+      credential: createCredential(c, deps), timeoutSeconds: c.timeout, cacheIdentity: identityOf(c, config.credentials),
     })),
     cache,
     refresh: config.refresh,
@@ -110,56 +114,144 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     backoff: opts.backoff,
     now: opts.now,
     random: opts.random,
+    refetchLimit: opts.refetchLimit,
   })
   // A rotated `{ file }` secret (a Kubernetes Secret volume update) gets its credential a new token with it.
-  const secrets = watchSecretFiles(config.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })
+  const watchSecrets = (c: Config): SecretWatch =>
+    watchSecretFiles(c.credentials, { logger, intervalMs: opts.secretPollMs, onChange: (name) => { void tokens.refresh(name) } })
+  let secrets = watchSecrets(config)
   const routeDeps = { tokens, metrics }
-  const listeners: Listener[] = []
+  // One budget for every proxy listener: it bounds the memory that bodies kept for a replay take.
+  const budget = new ReplayBudget(config.listen.replayBudget)
+  const state: RunState = { closing: false }
+  const proxies = new Map<string, ProxyListener>()
+  const proxyListener = async (name: string, host: string, port: number, atRoot: boolean, upstreams: UpstreamConfig[]): Promise<ProxyListener> =>
+    await ProxyListener.create({
+      name, host, port, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps, atRoot,
+      // `listen` needs a restart to change, and with it the limits every proxy listener applies.
+      limits: config.listen, budget, state,
+    }, upstreams)
 
-  const prefixed = upstreams.filter((u): u is UpstreamConfig & { prefix: string } => u.prefix !== undefined)
-  if (prefixed.length > 0) {
-    const app = proxyApp(logger, metrics, prefixed.map((u) => u.prefix))
-    for (const u of prefixed) await registerUpstream(app, u, u.prefix, routeDeps)
-    listeners.push({ name: 'listen', app, ...config.listen })
-  }
-  for (const u of upstreams) {
-    if (u.port === undefined) continue
-    const app = proxyApp(logger, metrics, [])
-    await registerUpstream(app, u, '', routeDeps)
-    listeners.push({ name: `upstreams.${u.name}`, app, host: config.listen.host, port: u.port })
-  }
-  listeners.push({ name: 'admin', app: buildAdmin({ tokens, metrics, usedCredentials: used, logger }), ...config.admin })
+  const prefixedOf = (c: Config): Prefixed[] => Object.values(c.upstreams).filter((u): u is Prefixed => u.prefix !== undefined)
+  const dedicatedOf = (c: Config): UpstreamConfig[] => Object.values(c.upstreams).filter((u) => u.port !== undefined)
+  if (prefixedOf(config).length > 0) proxies.set('listen', await proxyListener('listen', config.listen.host, config.listen.port, false, prefixedOf(config)))
+  for (const u of dedicatedOf(config)) proxies.set(`upstreams.${u.name}`, await proxyListener(`upstreams.${u.name}`, config.listen.host, u.port!, true, [u]))
+  const adminApp = buildAdmin({ tokens, metrics, usedCredentials: () => used, logger })
+  const admin: Listener = { name: 'admin', app: adminApp, server: adminApp.server, ...config.admin }
 
   let started = false
   const addresses: Record<string, string> = {}
-  return {
-    config, logger, metrics, tokens, listeners, addresses,
+  const listeners: Listener[] = [...proxies.values(), admin]
+
+  async function listen (l: Listener | ProxyListener): Promise<void> {
+    if (!isLoopbackHost(l.host)) {
+      logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
+    }
+    try {
+      addresses[l.name] = l instanceof ProxyListener ? await l.listen() : await l.app.listen({ host: l.host, port: l.port })
+    } catch (err) {
+      throw new ListenError(l, err)
+    }
+  }
+
+  /** Serves `next`'s upstreams: new apps behind the listeners kept, new dedicated ports opened, removed ones closed. */
+  async function applyUpstreams (next: Config): Promise<void> {
+    const prefixed = prefixedOf(next)
+    const shared = proxies.get('listen')
+    if (shared !== undefined) await shared.serve(prefixed)
+    else if (prefixed.length > 0) proxies.set('listen', await proxyListener('listen', config.listen.host, config.listen.port, false, prefixed))
+    const wanted = new Map(dedicatedOf(next).map((u) => [`upstreams.${u.name}`, u]))
+    for (const [name, l] of proxies) {
+      if (name === 'listen' || wanted.has(name)) continue
+      proxies.delete(name)
+      delete addresses[name]
+      void l.close()
+    }
+    for (const [name, u] of wanted) {
+      const have = proxies.get(name)
+      if (have !== undefined && have.port === u.port) {
+        await have.serve([u])
+        continue
+      }
+      if (have !== undefined) {
+        proxies.delete(name)
+        void have.close()
+      }
+      proxies.set(name, await proxyListener(name, config.listen.host, u.port!, true, [u]))
+    }
+    listeners.splice(0, listeners.length, ...proxies.values(), admin)
+    if (started) for (const l of proxies.values()) if (!l.server.listening) await listen(l)
+  }
+
+  const sidecar: Sidecar = {
+    get config () { return config },
+    logger, metrics, tokens, listeners, addresses,
     async start () {
       tokens.start()
       secrets.start()
+      configWatch?.start()
       started = true
-      for (const l of listeners) {
-        if (!isLoopbackHost(l.host)) {
-          logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
-        }
-        addresses[l.name] = await l.app.listen({ host: l.host, port: l.port })
-      }
-      logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: upstreams.map((u) => u.name) }, 'tokenproxy listening')
+      for (const l of listeners) await listen(l)
+      logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: Object.keys(config.upstreams) }, 'tokenproxy listening')
       return addresses
     },
+    async reload (next: Config) {
+      const diff = diffConfig(config, next)
+      for (const key of diff.restart) logger.warn({ key }, `${key} changed in the config: that takes a restart; the running ${key} stays`)
+      // Unchanged credentials keep their objects (their Secrets, tokens and schedules); the rest come from `next`.
+      const credentials = Object.fromEntries(Object.entries(next.credentials).map(([name, c]) =>
+        [name, diff.credentials.unchanged.includes(name) ? config.credentials[name]! : c]))
+      const effective: Config = { ...next, listen: config.listen, admin: config.admin, cache: config.cache, credentials }
+      for (const name of [...diff.credentials.changed, ...diff.credentials.removed]) await tokens.remove(name)
+      for (const name of [...diff.credentials.added, ...diff.credentials.changed]) {
+        const c = credentials[name]!
+        tokens.add(createCredential(c, deps), c.timeout, identityOf(c, credentials))
+      }
+      tokens.setRefresh(next.refresh)
+      // TOKENPROXY_LOG_LEVEL wins over the file, on a reload as at start.
+      if (!opts.env?.TOKENPROXY_LOG_LEVEL) logger.level = next.log.level
+      secrets.stop()
+      secrets = watchSecrets(effective)
+      if (started) secrets.start()
+      config = effective
+      used = usedCredentials(config)
+      await applyUpstreams(config)
+      if (!isEmpty(diff)) {
+        const list = ({ added, changed, removed }: { added: string[], changed: string[], removed: string[] }): object => ({ added, changed, removed })
+        logger.info({ credentials: list(diff.credentials), upstreams: list(diff.upstreams) }, 'config reloaded')
+      } else {
+        logger.info('config reloaded: nothing to change')
+      }
+      return diff
+    },
+    async reloadFile (trigger) {
+      await configWatch?.reload(trigger)
+    },
     async close (graceMs = config.shutdownGrace * 1000) {
+      state.closing = true
       const force = setTimeout(() => {
         logger.warn({ graceS: graceMs / 1000 }, 'shutdown grace period over; closing remaining connections')
-        for (const l of listeners) l.app.server.closeAllConnections()
+        for (const l of listeners) l.server.closeAllConnections()
       }, graceMs)
       force.unref()
       // A keep-alive connection whose in-flight response ends during shutdown must close, not idle out the grace.
-      for (const l of listeners) l.app.server.keepAliveTimeout = 1
+      for (const l of listeners) l.server.keepAliveTimeout = 1
       secrets.stop()
-      await Promise.all(listeners.map((l) => l.app.close()))
+      configWatch?.stop()
+      await Promise.all([...proxies.values()].map(async (l) => { await l.close() }).concat(admin.app.close()))
       clearTimeout(force)
       await tokens.close()
+      summary.close()
       if (started) logger.info('tokenproxy stopped')
     },
   }
+  const configWatch: ConfigWatch | undefined = opts.configFile === undefined
+    ? undefined
+    : watchConfigFile({ file: opts.configFile, env: opts.env ?? process.env, logger, metrics, intervalMs: opts.secretPollMs, apply: sidecar.reload })
+  return sidecar
+}
+
+/** The credentials some upstream uses: /readyz waits for these. */
+function usedCredentials (config: Config): string[] {
+  return [...new Set(Object.values(config.upstreams).map((u) => u.credential))]
 }

@@ -9,6 +9,7 @@ function describeCredential (c: CredentialConfig): string {
       parts.push(`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, ${c.clientAuth === 'private_key_jwt' ? `key ${c.privateKey?.describe()}` : `secret ${c.clientSecret?.describe() ?? 'none'}`})`)
       if (c.username !== undefined) parts.push(`user ${c.username} (password ${c.password?.describe()})`)
       if (c.scope !== undefined) parts.push(`scope "${c.scope}"`)
+      if (c.params !== undefined) parts.push(`params ${Object.entries(c.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`)
       break
     case 'regards':
       parts.push(`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`, `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`)
@@ -22,7 +23,7 @@ function describeCredential (c: CredentialConfig): string {
 
 export function summarize (config: Config, file: string): string {
   const lines = [`${file}: configuration is valid`]
-  lines.push(`  listen ${config.listen.host}:${config.listen.port}   admin ${config.admin.host}:${config.admin.port}   log ${config.log.level}`)
+  lines.push(`  listen ${config.listen.host}:${config.listen.port}   admin ${config.admin.host}:${config.admin.port}   log ${config.log.level}, ${config.log.format ?? 'pretty on a terminal, else json'}, access log ${config.log.requests ? 'on' : 'off'}`)
   lines.push(`  refresh at ${config.refresh.at} ± ${config.refresh.jitter} of the lifetime, minValidity ${config.refresh.minValidity}s, shutdown grace ${config.shutdownGrace}s`)
   lines.push('credentials:')
   for (const c of Object.values(config.credentials)) lines.push(`  ${c.name}: ${describeCredential(c)}`)

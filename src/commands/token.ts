@@ -1,10 +1,27 @@
 // `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Config } from '../config/types.js'
+import type { Credential, IssuedToken } from '../credentials/credential.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { createCredential } from '../credentials/index.js'
+import { toTokenError } from '../credentials/token-error.js'
 import { fingerprint } from '../observability/logger.js'
+import { hintFor } from './token-hints.js'
 
 export interface TokenReport { raw: string, text: string }
+
+const fetchOnce = async (credential: Credential, timeoutS: number): Promise<IssuedToken> =>
+  await withDeadline(timeoutS * 1000, async (signal) => await credential.fetchToken(signal))
+
+/** A failed token request, told as: which credential, which URL, what happened, what to check. */
+export class TokenCommandError extends Error {}
+
+function failure (cfg: Config['credentials'][string], tokenUrl: string, thrown: unknown): TokenCommandError {
+  const err = toTokenError(thrown)
+  const what = err.info.error === 'timeout' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
+  const hint = hintFor(cfg.type, err.info)
+  return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${hint === undefined ? '' : `\n  what to check: ${hint}`}`)
+}
 
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
@@ -13,12 +30,18 @@ export async function inspectToken (config: Config, name: string, now: () => num
   const deps = {
     tokenFor: async (other: string): Promise<string> => {
       const c = config.credentials[other]!
-      return (await createCredential(c, deps).fetchToken(AbortSignal.timeout(c.timeout * 1000))).accessToken
+      return (await fetchOnce(createCredential(c, deps), c.timeout)).accessToken
     },
   }
   const credential = createCredential(cfg, deps)
-  const issued = await credential.fetchToken(AbortSignal.timeout(cfg.timeout * 1000))
-  await credential.close?.()
+  let issued
+  try {
+    issued = await fetchOnce(credential, cfg.timeout)
+  } catch (err) {
+    throw failure(cfg, credential.tokenUrl, err)
+  } finally {
+    await credential.close?.()
+  }
   const receivedAt = now()
   const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
   if (issued.expiresIn !== undefined) lines.push(`expires_in ${issued.expiresIn}s`)

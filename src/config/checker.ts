@@ -7,18 +7,41 @@ type Raw = Record<string, unknown>
 
 const at = (path: string, key: string): string => (path ? `${path}.${key}` : key)
 
-/** True for hosts that never leave the machine. */
+/**
+ * True for hosts that never leave the machine: `localhost` and loopback IP literals only. Other
+ * names, `*.localhost` included, go through the system resolver, which may ask network DNS.
+ */
 export function isLoopbackHost (host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true
-  return isIP(h) === 4 && h.startsWith('127.')
+  if (h === 'localhost' || h === '::1') return true
+  if (isIP(h) === 4) return h.startsWith('127.')
+  // An IPv4-mapped loopback address, as the URL parser writes it (::ffff:7f00:1 for ::ffff:127.0.0.1).
+  return isIP(h) === 6 && /^::ffff:(7f[0-9a-f]{2}:[0-9a-f]{1,4}|127\.)/.test(h)
+}
+
+/** Where ${VAR} references went (see load.ts): values from the environment, and paths left unset. */
+export interface Substitutions {
+  /** Path -> the variables whose values it holds. */
+  fromEnv: Map<string, string[]>
+  /** Paths with an unset variable: already reported. */
+  unset: Set<string>
 }
 
 export class Checker {
   readonly problems: string[] = []
-  constructor (readonly env: NodeJS.ProcessEnv) {}
+  readonly subs: Substitutions
+  constructor (readonly env: NodeJS.ProcessEnv, subs?: Substitutions) {
+    this.subs = subs ?? { fromEnv: new Map(), unset: new Set() }
+  }
 
-  add (path: string, message: string): void { this.problems.push(`${path || '(root)'}: ${message}`) }
+  /** One problem per cause: a path whose ${VAR} is unset has been reported as that already. */
+  add (path: string, message: string): void {
+    if (this.subs.unset.has(path)) return
+    this.problems.push(`${path || '(root)'}: ${message}`)
+  }
+
+  /** True when the value at `path` came from an unset ${VAR} (so what follows from it is no news). */
+  unset (path: string): boolean { return this.subs.unset.has(path) }
 
   /** Reads a mapping and reports keys outside `allowed`. */
   object (raw: unknown, path: string, allowed: readonly string[]): Raw | undefined {
@@ -76,6 +99,31 @@ export class Checker {
     return fallback
   }
 
+  /** A mapping of names to string values (extra form parameters, say); `reserved` names are refused. */
+  stringMap (obj: Raw, key: string, path: string, reserved: readonly string[] = []): Record<string, string> | undefined {
+    const v = obj[key]
+    if (v === undefined || v === null) return undefined
+    const p = at(path, key)
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      this.add(p, 'must be a mapping of names to strings, e.g. { audience: registry-api }')
+      return undefined
+    }
+    const out: Record<string, string> = {}
+    let ok = true
+    for (const [name, value] of Object.entries(v as Raw)) {
+      if (reserved.includes(name)) {
+        this.add(`${p}.${name}`, 'is set by tokenproxy itself and cannot be overridden here')
+        ok = false
+      } else if (typeof value !== 'string') {
+        this.add(`${p}.${name}`, `must be a string (got ${JSON.stringify(value)}${typeof value === 'number' || typeof value === 'boolean' ? `; quote it: "${String(value)}"` : ''})`)
+        ok = false
+      } else {
+        out[name] = value
+      }
+    }
+    return ok ? out : undefined
+  }
+
   port (obj: Raw, key: string, path: string, fallback?: number): number | undefined {
     return this.number(obj, key, path, { default: fallback, min: 0, max: 65535, integer: true })
   }
@@ -115,7 +163,8 @@ export class Checker {
       if (required) this.add(at(path, key), 'is required')
       return undefined
     }
-    const s = resolveSecret(v, this.env)
+    const vars = typeof v === 'string' ? this.subs.fromEnv.get(at(path, key)) : undefined
+    const s = resolveSecret(v, this.env, vars)
     if (typeof s === 'string') {
       this.add(at(path, key), s)
       return undefined

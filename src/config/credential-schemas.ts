@@ -19,7 +19,8 @@ function keycloakTokenUrl (c: Checker, obj: Raw, path: string, insecure: boolean
     return c.url(tokenUrl, `${path}.tokenUrl`, insecure)
   }
   if (url === undefined || realm === undefined) {
-    c.add(path, 'needs url + realm (or tokenUrl)')
+    // An unset ${VAR} in url or realm is reported there already.
+    if (!c.unset(`${path}.url`) && !c.unset(`${path}.realm`)) c.add(path, 'needs url + realm (or tokenUrl)')
     return undefined
   }
   if (!/^[^/?#\s]+$/.test(realm)) c.add(`${path}.realm`, `${JSON.stringify(realm)} is not a realm name`)
@@ -39,6 +40,9 @@ function checkPrivateKey (c: Checker, key: Secret | undefined, alg: string, path
     c.add(`${path}.privateKey`, 'is not a PEM private key (PKCS#8 or PKCS#1)')
   }
 }
+
+/** Form parameters tokenproxy sets itself on a Keycloak token request; `params` may not override them. */
+const KEYCLOAK_OWN_PARAMS = ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'username', 'password', 'refresh_token', 'scope']
 
 function keycloak (c: Checker, obj: Raw, path: string, name: string): KeycloakCredential | undefined {
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
@@ -64,10 +68,12 @@ function keycloak (c: Checker, obj: Raw, path: string, name: string): KeycloakCr
     for (const key of ['username', 'password']) if (obj[key] !== undefined) c.add(`${path}.${key}`, 'is only used with grant: password')
   }
   const scope = c.string(obj, 'scope', path)
+  const params = c.stringMap(obj, 'params', path, KEYCLOAK_OWN_PARAMS)
   const timeout = c.number(obj, 'timeout', path, { default: 10, above: 0, max: 300 })
   if (tokenUrl === undefined || clientId === undefined || timeout === undefined) return undefined
   return {
     type: 'keycloak', name, tokenUrl, timeout, insecureHttp, grant, clientAuth, clientId, clientSecret, scope,
+    ...(params === undefined ? {} : { params }),
     ...(password ? { username, password: userPassword } : {}),
     ...(signed ? { privateKey, keyId, alg } : {}),
   }
@@ -109,7 +115,7 @@ function waltidWallet (c: Checker, obj: Raw, path: string, name: string): Waltid
 
 const SCHEMAS: Record<string, { keys: readonly string[], read: (c: Checker, obj: Raw, path: string, name: string) => CredentialConfig | undefined }> = {
   keycloak: {
-    keys: [...COMMON, 'url', 'realm', 'tokenUrl', 'grant', 'clientId', 'clientSecret', 'clientAuth', 'scope', 'username', 'password', 'privateKey', 'keyId', 'alg'],
+    keys: [...COMMON, 'url', 'realm', 'tokenUrl', 'grant', 'clientId', 'clientSecret', 'clientAuth', 'scope', 'params', 'username', 'password', 'privateKey', 'keyId', 'alg'],
     read: keycloak,
   },
   regards: {

@@ -1,7 +1,7 @@
 // Secret values: a string, `{ file: PATH }` (trailing newline trimmed) or `{ env: NAME }`.
 import { readFileSync } from 'node:fs'
 
-export type SecretSource = { kind: 'value' } | { kind: 'file', path: string } | { kind: 'env', name: string }
+export type SecretSource = { kind: 'value' } | { kind: 'file', path: string } | { kind: 'env', name: string } | { kind: 'var', names: string[] }
 
 /** Holds a secret without letting it reach logs or JSON by accident. */
 export class Secret {
@@ -24,6 +24,7 @@ export class Secret {
     switch (this.source.kind) {
       case 'file': return `from file ${this.source.path}`
       case 'env': return `from env ${this.source.name}`
+      case 'var': return `from environment ${this.source.names.map((n) => `\${${n}}`).join(', ')}`
       default: return 'inline'
     }
   }
@@ -38,8 +39,9 @@ export function secretFileValue (text: string): string {
  * Resolves a secret field; returns a problem message instead when it cannot.
  * `raw` is the parsed (already ${VAR}-substituted) config value.
  */
-export function resolveSecret (raw: unknown, env: NodeJS.ProcessEnv): Secret | string {
-  if (typeof raw === 'string') return new Secret(raw)
+export function resolveSecret (raw: unknown, env: NodeJS.ProcessEnv, vars?: string[]): Secret | string {
+  // `vars`: the ${VAR}s whose values the string holds, so `check` says "from environment", not "inline".
+  if (typeof raw === 'string') return new Secret(raw, vars === undefined ? { kind: 'value' } : { kind: 'var', names: vars })
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return 'must be a string, { file: PATH } or { env: NAME }'
   }

@@ -3,6 +3,18 @@ import type { Secret } from './secrets.js'
 
 export interface Endpoint { host: string, port: number }
 
+/** The shared listener, and what every proxy listener (shared or dedicated port) holds its clients to. */
+export interface ListenConfig extends Endpoint {
+  /** Seconds for a request's headers to arrive (from the connection's start or the previous response). */
+  headersTimeout: number
+  /** Seconds a request body may go without a byte. */
+  bodyTimeout: number
+  /** Seconds a kept-alive connection may sit idle between requests. */
+  idleTimeout: number
+  /** Bytes that all bodies kept for a 401 replay may hold at once. */
+  replayBudget: number
+}
+
 export interface RefreshConfig {
   /** Start refreshing after this fraction of the token's lifetime. */
   at: number
@@ -34,6 +46,8 @@ export interface KeycloakCredential extends CredentialBase {
   username?: string
   password?: Secret
   scope?: string
+  /** Extra form parameters for every token request (audience, resource, ...). */
+  params?: Record<string, string>
   privateKey?: Secret
   keyId?: string
   alg?: string
@@ -61,17 +75,33 @@ export interface WaltidWalletCredential extends CredentialBase {
 
 export type CredentialConfig = KeycloakCredential | RegardsCredential | WaltidWalletCredential
 
+/** What happens to the client's forwarding headers (Forwarded, X-Forwarded-*, X-Real-IP): see README. */
+export type ForwardedMode = 'strip' | 'set' | 'keep'
+
 export interface UpstreamConfig {
   name: string
   target: string
   credential: string
   prefix?: string
   port?: number
-  /** Seconds to wait for the upstream's response headers. */
+  /** Seconds to wait for the upstream's response headers, a connection, connect and TLS included. */
   timeout: number
+  /** Most connections open to the upstream at once; further requests wait (within `timeout`). */
+  connections: number
+  forwarded: ForwardedMode
+  /** Forward X-HTTP-Method-Override and its kin (a legacy client that can only GET and POST). */
+  methodOverride: boolean
   insecureHttp: boolean
   /** PEM certificates trusted for the upstream's TLS instead of the system CAs. */
   ca?: string
+}
+
+export interface LogConfig {
+  level: string
+  /** One access-log line per proxied request. */
+  requests: boolean
+  /** `json`, `pretty`, or undefined: pretty when stdout is a terminal, else JSON. */
+  format?: 'json' | 'pretty'
 }
 
 /** `cache.redis`: replicas that share a Redis share their tokens, AES-256-GCM-encrypted with `key`. */
@@ -89,9 +119,9 @@ export interface CacheConfig {
 }
 
 export interface Config {
-  listen: Endpoint
+  listen: ListenConfig
   admin: Endpoint
-  log: { level: string }
+  log: LogConfig
   refresh: RefreshConfig
   /** Seconds that in-flight requests get to finish on SIGTERM. */
   shutdownGrace: number

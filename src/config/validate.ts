@@ -1,17 +1,36 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
 import { readCache } from './cache-schema.js'
-import { Checker } from './checker.js'
+import { Checker, type Substitutions } from './checker.js'
 import { checkCredentialLinks, readCredential } from './credential-schemas.js'
-import type { Config, CredentialConfig, Endpoint, UpstreamConfig } from './types.js'
+import type { Config, CredentialConfig, Endpoint, ForwardedMode, ListenConfig, LogConfig, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-function endpoint (c: Checker, raw: unknown, path: string, port: number): Endpoint {
-  const obj = c.object(raw, path, ['host', 'port']) ?? {}
-  return { host: c.string(obj, 'host', path, { default: '127.0.0.1' })!, port: c.port(obj, 'port', path, port)! }
+const ENDPOINT_KEYS = ['host', 'port'] as const
+
+function endpoint (c: Checker, raw: unknown, path: string, port: number, allowed: readonly string[] = ENDPOINT_KEYS): Endpoint & { obj: Raw } {
+  const obj = c.object(raw, path, allowed) ?? {}
+  return { host: c.string(obj, 'host', path, { default: '127.0.0.1' })!, port: c.port(obj, 'port', path, port)!, obj }
+}
+
+/** MiB, the unit `listen.replayBudget` is given in. */
+const MIB = 1024 * 1024
+
+/** `listen`: the shared listener's address, and the limits every proxy listener applies to its clients. */
+function listenConfig (c: Checker, raw: unknown): ListenConfig {
+  const { host, port, obj } = endpoint(c, raw, 'listen', 8080, [...ENDPOINT_KEYS, 'headersTimeout', 'bodyTimeout', 'idleTimeout', 'replayBudget'])
+  const seconds = (key: string, fallback: number): number => c.number(obj, key, 'listen', { default: fallback, above: 0, max: 3600 })!
+  return {
+    host,
+    port,
+    headersTimeout: seconds('headersTimeout', 10),
+    bodyTimeout: seconds('bodyTimeout', 30),
+    idleTimeout: seconds('idleTimeout', 5),
+    replayBudget: Math.round(c.number(obj, 'replayBudget', 'listen', { default: 32, min: 0, max: 65536 })! * MIB),
+  }
 }
 
 function named (c: Checker, raw: unknown, path: string): Array<[string, unknown]> {
@@ -44,7 +63,7 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
 
 /** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
 function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
-  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'insecureHttp', 'ca'])
+  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'forwarded', 'methodOverride', 'insecureHttp', 'ca'])
   if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
@@ -56,18 +75,24 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   const port = c.port(obj, 'port', path)
   if (obj.prefix === undefined && obj.port === undefined) c.add(path, 'needs a prefix (on listen) or a port (dedicated listener), or both')
   const timeout = c.number(obj, 'timeout', path, { default: 30, above: 0, max: 3600 })!
+  const connections = c.number(obj, 'connections', path, { default: 128, min: 1, max: 4096, integer: true })!
+  const forwarded = c.string(obj, 'forwarded', path, { default: 'strip', oneOf: ['strip', 'set', 'keep'] }) as ForwardedMode
+  const methodOverride = c.bool(obj, 'methodOverride', path, false)
   const ca = c.ca(obj, 'ca', path)
   if (target === undefined || credential === undefined || credentials[credential] === undefined) return { prefix, port }
-  return { u: { name, target, credential, prefix, port, timeout, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
+  return { u: { name, target, credential, prefix, port, timeout, connections, forwarded, methodOverride, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
-export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?: Config, problems: string[] } {
-  const c = new Checker(env)
+export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Substitutions): { config?: Config, problems: string[] } {
+  const c = new Checker(env, subs)
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams', 'cache']) ?? {}
-  const listen = endpoint(c, root.listen, 'listen', 8080)
-  const admin = endpoint(c, root.admin, 'admin', 9901)
-  const log = c.object(root.log, 'log', ['level']) ?? {}
-  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LEVELS })!
+  const listen = listenConfig(c, root.listen)
+  const { host: adminHost, port: adminPort } = endpoint(c, root.admin, 'admin', 9901)
+  const admin = { host: adminHost, port: adminPort }
+  const log = c.object(root.log, 'log', ['level', 'requests', 'format']) ?? {}
+  const level = c.string(log, 'level', 'log', { default: 'info', oneOf: LOG_LEVELS })!
+  const requests = c.bool(log, 'requests', 'log', false)
+  const format = c.string(log, 'format', 'log', { oneOf: ['json', 'pretty'] }) as LogConfig['format']
   const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
   const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
   const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!
@@ -94,9 +119,10 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
     const path = `upstreams.${name}`
     const { u, prefix, port } = upstream(c, raw, path, name, credentials, credentialNames)
     if (prefix !== undefined) {
-      const other = prefixes.get(prefix.toLowerCase())
+      // Exact: routing is case-sensitive (as paths are, RFC 3986 §6.2.2.1), so /API and /api are two routes.
+      const other = prefixes.get(prefix)
       if (other !== undefined) c.add(`${path}.prefix`, `${prefix} is already used by ${other}`)
-      prefixes.set(prefix.toLowerCase(), path)
+      prefixes.set(prefix, path)
     }
     if (port !== undefined && port !== 0) {
       const other = ports.get(port)
@@ -108,7 +134,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv): { config?
   const cache = readCache(c, root.cache)
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config = {
-    listen, admin, log: { level }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+    listen, admin, log: { level, requests, ...(format === undefined ? {} : { format }) }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
     ...(cache === undefined ? {} : { cache }),
   }
   return { config: deepFreeze(config), problems: [] }

@@ -1,5 +1,7 @@
-// HTTP to identity services: keep-alive agents (one per private CA), a timeout via AbortSignal, a cap on what is read.
+// HTTP to identity services: keep-alive agents (per private CA and timeout), a deadline that bounds connect + TLS + answer, a cap on what is read.
 import { Agent, type Dispatcher } from 'undici'
+import { untilAborted } from './deadline.js'
+import { formEncode, redactor, type Redact } from './redact.js'
 import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
@@ -11,23 +13,53 @@ export interface IdpAnswer {
   text: string
   /** True when the answer was larger than MAX_ANSWER_BYTES and was not read whole. */
   truncated: boolean
+  /** Takes the request's secrets out of text from this answer: apply it before storing, logging or showing any. */
+  redact: Redact
 }
 
-const AGENT_OPTIONS = { keepAliveTimeout: 30_000, connections: 4 }
-const shared = new Agent(AGENT_OPTIONS)
+/**
+ * undici's own timeouts (connect + TLS handshake, headers, between body chunks) set to the
+ * credential's timeout: a backstop behind the deadline each token request runs under.
+ */
+function agentOptions (timeoutMs: number, ca?: string): Agent.Options {
+  return {
+    keepAliveTimeout: 30_000,
+    connections: 4,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: { timeout: timeoutMs, ...(ca === undefined ? {} : { ca, rejectUnauthorized: true }) },
+  }
+}
+
+/** Agents trusting the system CAs, one per timeout in use. */
+const shared = new Map<number, Agent>()
 
 /**
- * The dispatcher for one credential: the shared agent (system CAs), or a dedicated one that
+ * The dispatcher for one credential: a shared agent (system CAs), or a dedicated one that
  * trusts only `ca` (PEM) when the credential names a private CA. Certificates are always verified.
  */
-export function idpDispatcher (ca?: string): Dispatcher {
-  return ca === undefined ? shared : new Agent({ ...AGENT_OPTIONS, connect: { ca, rejectUnauthorized: true } })
+export function idpDispatcher (ca: string | undefined, timeoutS: number): Dispatcher {
+  const ms = Math.round(timeoutS * 1000)
+  if (ca !== undefined) return new Agent(agentOptions(ms, ca))
+  let agent = shared.get(ms)
+  if (agent === undefined) shared.set(ms, agent = new Agent(agentOptions(ms)))
+  return agent
 }
 
 /** OpenSSL's verdicts on a peer certificate (Node puts them in `code`). */
 const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
 
-export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher = shared): Promise<IdpAnswer> {
+/**
+ * One POST to an identity service; rejects as soon as `signal` aborts, whatever phase the request is in.
+ * `secrets`: every secret value the request carries (the Authorization header is added here), for the answer's `redact`.
+ */
+export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher, secrets: ReadonlyArray<string | undefined>): Promise<IdpAnswer> {
+  const auth = headers.authorization
+  const redact = redactor([...secrets, auth, auth?.slice(auth.indexOf(' ') + 1)])
+  return { ...await untilAborted(post(url, headers, body, signal, dispatcher), signal), redact }
+}
+
+async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<Omit<IdpAnswer, 'redact'>> {
   let res: Dispatcher.ResponseData
   try {
     // A dispatcher's request() never follows redirects: a token endpoint that redirects is answered as is.
@@ -53,11 +85,6 @@ export async function postToIdp (url: string, headers: Record<string, string>, b
     chunks.push(chunk as Buffer)
   }
   return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8'), truncated: false }
-}
-
-/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
-export function formEncode (value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2)
 }
 
 /** HTTP Basic client authentication per RFC 6749 §2.3.1: form-encode, then base64. */

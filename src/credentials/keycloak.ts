@@ -13,7 +13,7 @@ interface RefreshState { token: string, expiresAt: number }
 
 export function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.now): Credential {
   let refresh: RefreshState | undefined
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function tokenRequest (params: Record<string, string>, signal: AbortSignal): Promise<IssuedToken> {
     const form = new URLSearchParams(params)
@@ -22,8 +22,12 @@ export function keycloakCredential (cfg: KeycloakCredential, now: () => number =
       accept: 'application/json',
     }
     await applyClientAuth(cfg, form, headers)
+    // `params` (audience, resource, ...) go with every grant: a refreshed token must be the same kind.
+    for (const [name, value] of Object.entries(cfg.params ?? {})) form.set(name, value)
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
-    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher)
+    // Every secret the request carries: client secret (form or Basic), assertion, password, refresh token.
+    const secrets = [cfg.clientSecret?.reveal(), ...['client_secret', 'client_assertion', 'password', 'refresh_token'].map((k) => form.get(k) ?? undefined)]
+    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher, secrets)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
     if (typeof body.refresh_token === 'string' && body.refresh_token !== '') {

@@ -3,11 +3,11 @@ import type { RegardsCredential } from '../config/types.js'
 import type { Credential, IssuedToken } from './credential.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError } from './token-error.js'
-import { clean, describeBody, parseJson, readAccessToken, readExpiresIn } from './token-response.js'
+import { clean, describeBody, errorBody, parseJson, readAccessToken, readExpiresIn } from './token-response.js'
 
 /** REGARDS errors: `{detailMessage, additionalInformation: {error: ACCOUNT_UNKNOWN}}` or Spring's `{error, message}`. */
 function regardsError (answer: IdpAnswer): TokenRequestError {
-  const body = parseJson(answer)
+  const body = errorBody(answer)
   const info = body?.additionalInformation as Record<string, unknown> | undefined
   const error = clean(info?.error, 80) ?? clean(body?.error, 80)
   const description = clean(body?.detailMessage) ?? clean(body?.message) ?? clean(body?.error_description)
@@ -21,7 +21,7 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
   const url = `${cfg.tokenUrl}?scope=${encodeURIComponent(cfg.tenant)}`
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
   return {
     name: cfg.name,
     type: cfg.type,
@@ -41,7 +41,7 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
         headers['content-type'] = 'application/json'
         body = JSON.stringify(params)
       }
-      const answer = await postToIdp(url, headers, body, signal, dispatcher)
+      const answer = await postToIdp(url, headers, body, signal, dispatcher, [cfg.client.secret.reveal(), params.password])
       if (answer.status < 200 || answer.status >= 300) throw regardsError(answer)
       const json = parseJson(answer)
       if (json === undefined) {

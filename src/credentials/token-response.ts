@@ -1,14 +1,15 @@
 // Turns an identity service's answer into a token or a TokenRequestError with a clear message.
 import { TokenRequestError } from './token-error.js'
 import type { IdpAnswer } from './idp-http.js'
+import { redactDeep } from './redact.js'
 import type { IssuedToken } from './credential.js'
 
 /** OAuth errors that mean the credential itself is refused (RFC 6749 §5.2; Keycloak's usage). */
 const REJECTING = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant'])
 /** Visible ASCII only: a token goes into a header, so CR, LF, NUL and spaces are refused. */
 const TOKEN_CHARS = /^[\x21-\x7E]+$/
-/** A year: longer answers are treated as nonsense and capped. */
-const MAX_EXPIRES_IN = 365 * 24 * 3600
+/** A year: longer lifetimes (expires_in, or a JWT's exp) are treated as nonsense and capped. */
+export const MAX_LIFETIME_S = 365 * 24 * 3600
 
 /** Cuts a message from a remote service to something safe to log and show. */
 export function clean (text: unknown, max = 200): string | undefined {
@@ -28,6 +29,15 @@ export function parseJson (answer: IdpAnswer): Record<string, unknown> | undefin
   }
 }
 
+/**
+ * An error answer's JSON with the request's secrets taken out of every string: the only way text
+ * from an identity service reaches an error, a log line, /readyz or a 503 body.
+ */
+export function errorBody (answer: IdpAnswer): Record<string, unknown> | undefined {
+  const body = parseJson(answer)
+  return body === undefined ? undefined : redactDeep(body, answer.redact) as Record<string, unknown>
+}
+
 /** Describes a non-JSON or unexpected body without echoing it whole. */
 export function describeBody (answer: IdpAnswer): string {
   if (answer.truncated) return 'an answer larger than 1 MiB'
@@ -40,7 +50,7 @@ export function readExpiresIn (v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined
   const n = typeof v === 'string' ? Number(v) : v
   if (typeof n !== 'number' || !Number.isFinite(n)) return undefined
-  return Math.min(n, MAX_EXPIRES_IN)
+  return Math.min(n, MAX_LIFETIME_S)
 }
 
 /** A token from a service's answer, checked to be safe to put in a header. */
@@ -66,7 +76,7 @@ export function readAccessToken (body: Record<string, unknown>, service: string,
 
 /** OAuth-style error answer → TokenRequestError, `rejected` when the credential is refused. */
 export function oauthError (answer: IdpAnswer, service: string): TokenRequestError {
-  const body = parseJson(answer)
+  const body = errorBody(answer)
   const error = clean(body?.error, 80)
   const description = clean(body?.error_description)
   const rejected = (answer.status === 400 || answer.status === 401) && error !== undefined && REJECTING.has(error)

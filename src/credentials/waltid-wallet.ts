@@ -1,16 +1,18 @@
 // walt.id wallet-api: Keycloak login (password, or another credential's token) -> wallet session JWT.
 import type { WaltidWalletCredential } from '../config/types.js'
 import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
+import { AttemptWindow, type WindowLimit } from './attempt-window.js'
+import { withDeadline } from './deadline.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
 import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
-import { checkToken, clean, describeBody, parseJson } from './token-response.js'
+import { checkToken, clean, describeBody, errorBody, parseJson } from './token-response.js'
 
 /** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
-export const LOGIN_LIMIT = { max: 20, windowMs: 60_000 }
+export const LOGIN_LIMIT: WindowLimit = { max: 20, windowMs: 60_000 }
 
 /** Failed logins: 500 with Keycloak's 401 in `message` today, 400 before late 2024; 429 rate limited. */
 function walletError (answer: IdpAnswer): TokenRequestError {
-  const body = parseJson(answer)
+  const body = errorBody(answer)
   const message = clean(body?.message)
   let info: TokenErrorInfo
   if (answer.status === 429) {
@@ -25,9 +27,9 @@ function walletError (answer: IdpAnswer): TokenRequestError {
 
 export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: CredentialDeps, limit = LOGIN_LIMIT): Credential {
   const loginUrl = `${cfg.url}/wallet-api/auth/keycloak/login`
-  const attempts: number[] = []
+  const logins = new AttemptWindow(limit)
   let session: { token: string, keycloakUserId: unknown } | undefined
-  const dispatcher = idpDispatcher(cfg.ca)
+  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function keycloakToken (name: string): Promise<string> {
     try {
@@ -42,17 +44,15 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
     type: cfg.type,
     tokenUrl: loginUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
-      const now = Date.now()
-      while (attempts.length > 0 && attempts[0]! <= now - limit.windowMs) attempts.shift()
-      if (attempts.length >= limit.max) {
-        throw new TokenRequestError(`not logging in: ${attempts.length} wallet logins in the last ${limit.windowMs / 1000}s already (the wallet allows 30 per minute per user)`, { outcome: 'error', error: 'login_rate_limited' })
+      if (logins.count() >= limit.max) {
+        throw new TokenRequestError(`not logging in: ${logins.count()} wallet logins in the last ${limit.windowMs / 1000}s already (the wallet allows 30 per minute per user)`, { outcome: 'error', error: 'login_rate_limited' })
       }
       const body: Record<string, string> = { type: 'keycloak' }
       if (cfg.username !== undefined) body.username = cfg.username
       if (cfg.keycloak !== undefined) body.token = await keycloakToken(cfg.keycloak)
       else body.password = cfg.password!.reveal()
-      attempts.push(now)
-      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher)
+      logins.take()
+      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher, [body.password, body.token])
       if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
@@ -68,7 +68,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       const { token, keycloakUserId } = session
       session = undefined
       // Logout answers 200 always and does not revoke the session token; best effort, short.
-      await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), AbortSignal.timeout(2000), dispatcher)
+      await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, dispatcher, [token]))
         .catch(() => undefined)
     },
   }

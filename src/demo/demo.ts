@@ -9,7 +9,7 @@ export interface DemoOptions {
   port?: string
   adminPort?: string
   out: (s: string) => void
-  run: (config: Config, onStarted?: (s: Sidecar) => void) => Promise<number>
+  run: (config: Config, onStarted?: (s: Sidecar) => void, moves?: Record<string, string>) => Promise<number>
 }
 
 export async function runDemo (opts: DemoOptions): Promise<number> {
@@ -19,6 +19,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     const config = parseConfig(JSON.stringify({
       listen: { host: '127.0.0.1', port: opts.port ?? 8080 },
       admin: { host: '127.0.0.1', port: opts.adminPort ?? 9901 },
+      log: { requests: true },
       refresh: { minValidity: 5 },
       credentials: { demo: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: idp.clientId, clientSecret: idp.clientSecret } },
       upstreams: { echo: { target: echo.url, credential: 'demo', prefix: '/echo' } },
@@ -40,7 +41,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
         'Ctrl-C stops it.',
         '',
       ].join('\n'))
-    })
+    }, { 'listen.port': '--port', 'admin.port': '--admin-port' })
   } finally {
     await Promise.all([idp.close(), echo.close()])
   }

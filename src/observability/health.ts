@@ -5,14 +5,14 @@ import type { TokenManager } from '../tokens/token-manager.js'
 import { quietRequests } from './logger.js'
 import type { Metrics } from './metrics.js'
 
-export function buildAdmin (deps: { tokens: TokenManager, metrics: Metrics, usedCredentials: string[], logger: Logger }): FastifyInstance {
+export function buildAdmin (deps: { tokens: TokenManager, metrics: Metrics, usedCredentials: () => string[], logger: Logger }): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, ...quietRequests(), forceCloseConnections: true })
   app.get('/healthz', async (_req, reply) => {
     reply.header('cache-control', 'no-store')
     return { status: 'ok' }
   })
   app.get('/readyz', async (_req, reply) => {
-    const ready = deps.tokens.ready(deps.usedCredentials)
+    const ready = deps.tokens.ready(deps.usedCredentials())
     reply.code(ready ? 200 : 503).header('cache-control', 'no-store')
     return { status: ready ? 'ready' : 'not_ready', credentials: deps.tokens.status() }
   })

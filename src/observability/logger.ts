@@ -1,7 +1,8 @@
 // pino logger with redaction compiled once; tokens appear only as fingerprints.
 import { createHash } from 'node:crypto'
 import { LogController, type FastifyBaseLogger } from 'fastify'
-import { pino, type DestinationStream, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type { LogConfig } from '../config/types.js'
 
 /** Paths whose values never reach a log line, whatever object carries them. */
 export const REDACT_PATHS = [
@@ -13,14 +14,42 @@ export const REDACT_PATHS = [
   'refresh_token', '*.refresh_token', 'privateKey', '*.privateKey',
 ]
 
+const commonOptions = (level: string): LoggerOptions => ({
+  level,
+  base: { name: 'tokenproxy' },
+  redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+})
+
+/**
+ * JSON lines; `level` is the label ("info"), not pino's number (30): what log collectors (Loki,
+ * Elasticsearch, CloudWatch, Datadog, GCP) filter and colour by without a mapping.
+ */
 export function createLogger (level: string, destination?: DestinationStream): Logger {
-  const options = {
-    level,
-    base: { name: 'tokenproxy' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  }
+  const options = { ...commonOptions(level), formatters: { level: (label: string) => ({ level: label }) } }
   return destination === undefined ? pino(options) : pino(options, destination)
+}
+
+/** `log.format`, or the default: pretty in a terminal, JSON anywhere else. */
+export function logFormat (format: LogConfig['format'], isTTY: boolean | undefined): 'json' | 'pretty' {
+  return format ?? (isTTY === true ? 'pretty' : 'json')
+}
+
+/**
+ * The process's logger on stdout, written synchronously so its lines keep their order with the
+ * CLI's own output and none is lost at exit. Pretty output loads pino-pretty, only then.
+ */
+export async function openLogger (log: Pick<LogConfig, 'level' | 'format'>, io: { isTTY?: boolean, env: NodeJS.ProcessEnv } = { isTTY: process.stdout.isTTY, env: process.env }): Promise<Logger> {
+  const out = pino.destination({ dest: 1, sync: true })
+  if (logFormat(log.format, io.isTTY) === 'json') return createLogger(log.level, out)
+  const pretty = await import('pino-pretty')
+  const prettify = (pretty.prettyFactory ?? pretty.default.prettyFactory)({
+    colorize: io.isTTY === true && (io.env.NO_COLOR ?? '') === '',
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+  })
+  return pino(commonOptions(log.level), { write: (line: string) => { out.write(prettify(line)) } })
 }
 
 /** First 8 hex of the token's SHA-256: enough to correlate, useless to an attacker. */

@@ -9,6 +9,7 @@ export interface Metrics {
   requests: Counter<'upstream' | 'method' | 'code'>
   requestDuration: Histogram<'upstream'>
   authRetries: Counter<'upstream'>
+  configReloads: Counter<'outcome'>
   cacheOperations: Counter<'operation' | 'outcome'>
 }
 
@@ -21,7 +22,7 @@ export function createMetrics (opts: { cache?: boolean } = {}): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  return {
+  const metrics: Metrics = {
     registry,
     tokenRequests: new Counter({
       name: 'tokenproxy_token_requests_total', help: 'Token requests to identity services, by outcome', labelNames: ['credential', 'outcome'], registers,
@@ -43,9 +44,15 @@ export function createMetrics (opts: { cache?: boolean } = {}): Metrics {
     authRetries: new Counter({
       name: 'tokenproxy_upstream_auth_retries_total', help: 'Requests replayed with a fresh token after an upstream 401', labelNames: ['upstream'], registers,
     }),
+    configReloads: new Counter({
+      name: 'tokenproxy_config_reloads_total', help: 'Config reloads (SIGHUP or a changed file), by outcome', labelNames: ['outcome'], registers,
+    }),
     cacheOperations: new Counter({
       name: 'tokenproxy_cache_operations_total', help: 'Shared token cache (Redis) operations, by outcome', labelNames: ['operation', 'outcome'],
       registers: opts.cache === true ? registers : [],
     }),
   }
+  // Both outcomes exist from the start, so an alert on `invalid` sees 0 rather than nothing.
+  for (const outcome of ['applied', 'invalid']) metrics.configReloads.inc({ outcome }, 0)
+  return metrics
 }

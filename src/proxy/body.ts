@@ -1,33 +1,75 @@
-// Request bodies. One declared under 1 MiB is forwarded as it arrives *and* kept, so that a 401 can be
-// replayed with it; anything else (chunked, or 1 MiB and more) streams through untouched.
+// Request bodies stream to the upstream with back-pressure, under an idle timeout. One declared under
+// 1 MiB is also kept, so that a 401 can be replayed with it, while the global replay budget allows.
+import type { ServerResponse } from 'node:http'
 import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ProxyError } from '../errors.js'
 
 /** SPEC: a body is replayable when it is "buffered under 1 MiB": a declared length of at most this minus one. */
 export const MAX_REPLAY_BYTES = 1024 * 1024
 
-const kReplay = Symbol('tokenproxy.replayableBody')
-type WithReplay = FastifyRequest & { [kReplay]?: ReplayableBody }
+/** Bytes that the bodies kept for a replay may hold at once, across every proxy listener. */
+export class ReplayBudget {
+  used = 0
+  constructor (readonly limit: number) {}
+
+  /** Reserves `bytes`; false (nothing reserved) when that would pass the limit. */
+  take (bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false
+    this.used += bytes
+    return true
+  }
+
+  give (bytes: number): void { this.used -= bytes }
+}
+
+export interface BodyOptions {
+  budget: ReplayBudget
+  /** A body that sends no byte for this long is refused with 408 (while no answer has started). */
+  idleTimeoutMs: number
+}
+
+const kBody = Symbol('tokenproxy.body')
+const kResponse = Symbol('tokenproxy.response')
+type WithBody = FastifyRequest & { [kBody]?: WatchedBody, [kResponse]?: ServerResponse }
 
 /**
- * Tees the client's body: every chunk goes on to the current attempt's stream at once and is kept.
- * `rewind()` starts a new attempt that gets the kept chunks, then whatever still arrives. Nothing is
- * copied: the attempts share the client's chunk buffers.
+ * The client's body on its way to the upstream. Chunks are read only as fast as the current
+ * attempt takes them; a kept body also holds every chunk, and `rewind()` starts a new attempt that
+ * gets them, then whatever still arrives. Nothing is copied: the attempts share the chunk buffers.
  */
-class ReplayableBody {
-  private readonly chunks: Buffer[] = []
+class WatchedBody {
+  private readonly chunks: Buffer[] | undefined
   private ended = false
   private failure: Error | undefined
   private current: PassThrough
+  private readonly idle: NodeJS.Timeout
+  /** Called on every chunk from the client (the upstream timer counts it as progress). */
+  onProgress: (() => void) | undefined
 
-  constructor (private readonly source: Readable) {
-    this.current = new PassThrough()
+  constructor (private readonly source: Readable, keep: boolean, idleMs: number, res: ServerResponse | undefined) {
+    this.chunks = keep ? [] : undefined
+    this.current = this.attempt()
+    this.idle = setTimeout(() => {
+      // Paused for back-pressure, tokenproxy is waiting for the upstream, not for the client: the upstream timer judges that.
+      if (source.isPaused()) {
+        this.idle.refresh()
+        return
+      }
+      // Once an answer has started, the exchange has moved on; the client's stall is no longer ours to judge.
+      if (res?.headersSent !== true) this.fail(new ProxyError('REQUEST_TIMEOUT', `the request body stalled: no byte for ${idleMs / 1000}s`))
+    }, idleMs)
+    this.idle.unref()
     source.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk)
-      if (!this.current.destroyed) this.current.write(chunk)
+      this.idle.refresh()
+      this.chunks?.push(chunk)
+      this.onProgress?.()
+      // Back-pressure: stop reading the client while the upstream is not taking the body.
+      if (!this.current.destroyed && !this.current.write(chunk)) source.pause()
     })
     source.once('end', () => {
       this.ended = true
+      clearTimeout(this.idle)
       this.current.end()
     })
     source.once('error', (err) => this.fail(err))
@@ -35,16 +77,30 @@ class ReplayableBody {
     source.once('close', () => { if (!this.ended) this.fail(new Error('the client closed the connection before the whole body')) })
   }
 
+  private attempt (): PassThrough {
+    const next = new PassThrough()
+    next.on('drain', () => this.source.resume())
+    // An attempt given up (the upstream answered early, a replay starts) must not leave the client paused.
+    next.once('close', () => this.source.resume())
+    return next
+  }
+
   private fail (err: Error): void {
+    clearTimeout(this.idle)
     this.failure ??= err
     this.current.destroy(this.failure)
   }
 
   get stream (): Readable { return this.current }
 
-  rewind (): Readable {
+  /** True while the body is incomplete and read at the client's pace: any wait is the client's. */
+  get waitsForClient (): boolean { return !this.ended && this.failure === undefined && !this.source.isPaused() }
+
+  /** A new attempt with the whole body, or undefined when the body was not kept. */
+  rewind (): Readable | undefined {
+    if (this.chunks === undefined) return undefined
     this.current.destroy()
-    const next = new PassThrough()
+    const next = this.attempt()
     for (const chunk of this.chunks) next.write(chunk)
     if (this.failure !== undefined) next.destroy(this.failure)
     else if (this.ended) next.end()
@@ -53,19 +109,35 @@ class ReplayableBody {
   }
 }
 
-/** Makes every content type pass through as a stream; small declared bodies are also kept for a replay. */
-export function registerBodyHandling (app: FastifyInstance): void {
+/** Makes every content type pass through as a watched stream; small declared bodies are also kept for a replay. */
+export function registerBodyHandling (app: FastifyInstance, opts: BodyOptions): void {
+  // The parser sees only the request: it needs the response to know when a kept body may be let go.
+  app.addHook('onRequest', (request: WithBody, reply, done) => {
+    request[kResponse] = reply.raw
+    done()
+  })
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (request: WithReplay, payload, done) => {
+  app.addContentTypeParser('*', (request: WithBody, payload, done) => {
     const declared = Number(request.headers['content-length'])
-    if (!Number.isInteger(declared) || declared >= MAX_REPLAY_BYTES || request.headers['transfer-encoding'] !== undefined) {
-      done(null, payload)
-      return
-    }
-    const body = new ReplayableBody(payload)
-    request[kReplay] = body
+    const res = request[kResponse]
+    const keep = Number.isInteger(declared) && declared < MAX_REPLAY_BYTES && request.headers['transfer-encoding'] === undefined &&
+      res !== undefined && opts.budget.take(declared)
+    if (keep) res.once('close', () => { opts.budget.give(declared) })
+    const body = new WatchedBody(payload, keep, opts.idleTimeoutMs, res)
+    request[kBody] = body
     done(null, body.stream)
   })
+}
+
+/** Calls `fn` on every body chunk from the client (nothing when the request has no body). */
+export function onBodyProgress (request: FastifyRequest, fn: () => void): void {
+  const body = (request as WithBody)[kBody]
+  if (body !== undefined) body.onProgress = fn
+}
+
+/** True while tokenproxy waits for the client's body (not for the upstream to take it). */
+export function waitsForClient (request: FastifyRequest): boolean {
+  return (request as WithBody)[kBody]?.waitsForClient === true
 }
 
 /**
@@ -73,10 +145,10 @@ export function registerBodyHandling (app: FastifyInstance): void {
  * (it was streamed).
  */
 export function rewindBody (request: FastifyRequest): boolean {
-  const r = request as WithReplay
+  const r = request as WithBody
   if (request.body === undefined || request.body === null) return true
-  const body = r[kReplay]
-  if (body === undefined) return false
-  request.body = body.rewind()
+  const next = r[kBody]?.rewind()
+  if (next === undefined) return false
+  request.body = next
   return true
 }

@@ -1,6 +1,7 @@
 // Renders every error on a proxy listener as application/problem+json with a stable code.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { PROBLEM_CONTENT_TYPE, ProxyError } from '../errors.js'
+import type { LogSummary } from '../observability/log-summary.js'
 
 /** Path only: the query may carry secrets of the client's own, and is not ours to echo. */
 const pathOf = (url: string): string => url.split('?', 1)[0]!.slice(0, 256)
@@ -13,11 +14,14 @@ export function sendProblem (reply: FastifyReply, err: ProxyError, request: Fast
   // Headers copied from an upstream answer (a 401 being replayed, say) must not leak into the problem.
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  // A body that stalled was not read to its end, or the listener is closing: the connection carries no further request.
+  if (err.code === 'REQUEST_TIMEOUT' || err.code === 'SHUTTING_DOWN') reply.header('connection', 'close')
   reply.code(err.status).header('content-type', PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store')
     .send(JSON.stringify(err.toProblem(pathOf(request.url))))
 }
 
-export function registerErrorHandling (app: FastifyInstance, prefixes: string[]): void {
+/** `summary`: where TOKEN_UNAVAILABLE warnings go, one line per credential per interval rather than one per request. */
+export function registerErrorHandling (app: FastifyInstance, prefixes: string[], summary?: LogSummary): void {
   app.setNotFoundHandler((request, reply) => {
     const known = prefixes.length === 0 ? '' : ` (configured prefixes: ${prefixes.join(', ')})`
     sendProblem(reply, new ProxyError('NO_ROUTE', `no upstream is configured for ${pathOf(request.url)}${known}`), request)
@@ -32,7 +36,9 @@ export function registerErrorHandling (app: FastifyInstance, prefixes: string[])
     }
     if (error instanceof ProxyError) {
       const level = error.status >= 500 ? 'warn' : 'info'
-      request.log[level]({ code: error.code, ...error.extras, method: request.method, path: pathOf(request.url) }, error.message)
+      const fields = { code: error.code, ...error.extras, method: request.method, path: pathOf(request.url) }
+      if (summary !== undefined && error.code === 'TOKEN_UNAVAILABLE') summary.warn(`credential ${String(error.extras.credential)}`, fields, error.message)
+      else request.log[level](fields, error.message)
       sendProblem(reply, error, request)
       return
     }

@@ -1,11 +1,46 @@
-// Request and response header rules: strip client credentials and hop-by-hop fields, inject one Bearer.
+// Request and response header rules: strip client credentials, hop-by-hop fields and spoofable forwarding headers, inject one Bearer.
 import type { IncomingHttpHeaders } from 'node:http'
+import type { ForwardedMode } from '../config/types.js'
 
 /** Credentials a client might send; the upstream only ever sees tokenproxy's. */
 const CLIENT_CREDENTIALS = ['authorization', 'proxy-authorization', 'waltid-authorization'] as const
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy never forwards. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const
+
+/** Rewrite the URL behind the route guard's back on IIS-style stacks (URL Rewrite, some frameworks): never forwarded. */
+const URL_OVERRIDES = ['x-original-url', 'x-rewrite-url'] as const
+
+/** Change the method a framework acts on; forwarded only where the upstream sets `methodOverride: true`. */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const
+
+/** Who the client is and how it came (RFC 7239 Forwarded, X-Real-IP); with every `x-forwarded-*` header. */
+const FORWARDING = ['forwarded', 'x-real-ip'] as const
+
+/** What the upstream is told about the client, per `upstreams.NAME.forwarded` (Envoy's model: the edge proxy decides). */
+export interface Forwarding {
+  mode: ForwardedMode
+  methodOverride: boolean
+  /** The client's address, for X-Forwarded-For (mode `set`). */
+  clientIp?: string
+  /** The Host the client asked for (mode `set`). */
+  host?: string
+  /** The route's prefix on the shared listener (mode `set`), '' on a dedicated port. */
+  prefix?: string
+}
+
+function applyForwarding (headers: IncomingHttpHeaders, f: Forwarding): void {
+  for (const name of URL_OVERRIDES) delete headers[name]
+  if (!f.methodOverride) for (const name of METHOD_OVERRIDES) delete headers[name]
+  if (f.mode === 'keep') return
+  for (const name of FORWARDING) delete headers[name]
+  for (const name of Object.keys(headers)) if (name.startsWith('x-forwarded-')) delete headers[name]
+  if (f.mode === 'strip') return
+  if (f.clientIp !== undefined) headers['x-forwarded-for'] = f.clientIp
+  headers['x-forwarded-proto'] = 'http'
+  if (f.host !== undefined) headers['x-forwarded-host'] = f.host
+  if (f.prefix !== undefined && f.prefix !== '') headers['x-forwarded-prefix'] = f.prefix
+}
 
 /** Names listed in Connection, which are hop-by-hop for this message (RFC 9110 §7.6.1). */
 function connectionListed (value: string | string[] | undefined): string[] {
@@ -23,9 +58,10 @@ function stripHopByHop (headers: Record<string, unknown>, connection: string | s
  * Headers for the upstream request. `original` is the client's header set (read for Connection
  * before anything else, so a client cannot name the Authorization that tokenproxy adds).
  */
-export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string): IncomingHttpHeaders {
+export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string, forwarding: Forwarding): IncomingHttpHeaders {
   stripHopByHop(headers, original.connection)
   for (const name of CLIENT_CREDENTIALS) delete headers[name]
+  applyForwarding(headers, forwarding)
   // Node already answered the client's `Expect: 100-continue`; undici refuses to send an Expect header at all.
   delete headers.expect
   headers.authorization = `Bearer ${token}`

@@ -12,6 +12,7 @@ export const CONNECT_REFUSAL = rawProblem(new ProxyError('BAD_REQUEST', 'CONNECT
 
 const HEADERS_TOO_LARGE = rawProblem(new ProxyError('HEADERS_TOO_LARGE', 'the request headers are larger than tokenproxy accepts'), 'Request Header Fields Too Large')
 const UNPARSEABLE = rawProblem(new ProxyError('BAD_REQUEST', 'the request could not be parsed as HTTP/1.1'), 'Bad Request')
+const HEADERS_TIMEOUT = rawProblem(new ProxyError('REQUEST_TIMEOUT', 'the request headers did not arrive within listen.headersTimeout'), 'Request Timeout')
 
 /** fastify's clientErrorHandler: a parse error (bad request line, CR/LF in a header, huge headers). */
 export function refuseClientError (err: Error & { code?: string }, socket: Socket): void {
@@ -19,5 +20,7 @@ export function refuseClientError (err: Error & { code?: string }, socket: Socke
     socket.destroy()
     return
   }
-  socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : UNPARSEABLE)
+  if (err.code === 'HPE_HEADER_OVERFLOW') socket.end(HEADERS_TOO_LARGE)
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(HEADERS_TIMEOUT)
+  else socket.end(UNPARSEABLE)
 }

@@ -6,7 +6,7 @@ import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { TokenManager } from '../tokens/token-manager.js'
 import type { TokenInfo } from '../tokens/lifetime.js'
-import { rewindBody } from './body.js'
+import { onBodyProgress, rewindBody, waitsForClient } from './body.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 
 /** What a proxied request carries between hooks. */
@@ -16,6 +16,10 @@ export interface ProxyContext {
   replayed: boolean
   dest?: string
   options?: object
+  /** Held from each send until the upstream's response headers: bounds the wait for a connection, connect, TLS and answer. */
+  timer?: NodeJS.Timeout
+  /** The client already got UPSTREAM_TIMEOUT; whatever the upstream sends later is dropped. */
+  timedOut?: boolean
 }
 
 declare module 'fastify' {
@@ -33,9 +37,18 @@ export interface RouteDeps {
   metrics: Metrics
 }
 
+/** A ProxyError of tokenproxy's own somewhere in an error's cause chain (reply-from and undici wrap what they get). */
+function ownError (error: unknown): ProxyError | undefined {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ProxyError) return e
+  }
+  return undefined
+}
+
 /** Registers `upstream` on `app`, under its prefix (shared listener) or at the root (dedicated port). */
 export async function registerUpstream (app: FastifyInstance, upstream: UpstreamConfig, prefix: string, deps: RouteDeps): Promise<void> {
   const { tokens, metrics } = deps
+  const forwardingAsIs = { mode: upstream.forwarded, methodOverride: upstream.methodOverride }
 
   /** Callback style, not async: with a usable token (nearly always) no promise is made per request. */
   function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
@@ -49,8 +62,34 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     tokens.get(upstream.credential).then((token) => { ctx.token = token; done() }, done)
   }
 
+  /**
+   * undici times only the headers once a request is on a socket: a request queued behind busy
+   * connections, or a TLS handshake that never completes, would wait on. This timer bounds it all,
+   * restarted by each body chunk forwarded (a long upload is progress, not a stall); while the
+   * client is slow to send its body, the body's own idle timeout rules instead.
+   */
+  function startTimer (request: FastifyRequest, reply: FastifyReply): void {
+    const ctx = request.tp!
+    clearTimeout(ctx.timer)
+    ctx.timer = setTimeout(() => {
+      // The client is still sending its body at its own pace: that wait is listen.bodyTimeout's to bound.
+      if (waitsForClient(request)) {
+        ctx.timer?.refresh()
+        return
+      }
+      ctx.timedOut = true
+      // A body stream destroyed now fails the upstream request whenever undici gets to it.
+      ;(request.body as { destroy?: () => void } | undefined)?.destroy?.()
+      reply.send(new ProxyError('UPSTREAM_TIMEOUT',
+        `upstream "${upstream.name}" did not answer within ${upstream.timeout}s (waiting for a connection, connecting, TLS handshake and response headers)`,
+        { upstream: upstream.name }))
+    }, upstream.timeout * 1000)
+    onBodyProgress(request, () => { ctx.timer?.refresh() })
+  }
+
   function send (request: FastifyRequest, reply: FastifyReply): void {
     const ctx = request.tp!
+    startTimer(request, reply)
     reply.from(ctx.dest!, ctx.options as Parameters<FastifyReply['from']>[1])
   }
 
@@ -59,8 +98,9 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     const ctx = request.tp!
     const refused = ctx.token!
     // A fresh token refused again means the upstream objects to something else: keep it.
-    if (!ctx.replayed) tokens.invalidate(upstream.credential, refused.token)
-    if (ctx.replayed || !rewindBody(request)) {
+    // No replay either when the refetch floor kept the refused token: it would only be refused again.
+    const fresh = !ctx.replayed && tokens.invalidate(upstream.credential, refused.token)
+    if (!fresh || !rewindBody(request)) {
       reply.send(res.stream)
       return
     }
@@ -82,8 +122,10 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       headersTimeout: upstream.timeout * 1000,
       bodyTimeout: Math.max(upstream.timeout, 300) * 1000,
       keepAliveTimeout: 4000,
+      connections: upstream.connections,
       // reply-from defaults to tls.rejectUnauthorized: false; `connect` wins over it: verify, with the private CA if set.
-      connect: { rejectUnauthorized: true, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) },
+      // Connect + TLS handshake within the timeout too (undici's own default is 10 s).
+      connect: { rejectUnauthorized: true, timeout: upstream.timeout * 1000, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) },
     },
     preHandler,
     handler (request: FastifyRequest, reply: FastifyReply, dest: string, options: object) {
@@ -91,19 +133,29 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       // Exactly the prefix plus a query (/regards?x) on a target without a base path comes as '': reply-from would then send the client's own path.
       ctx.dest = dest === '' ? '/' : dest
       ctx.options = options
-      return reply.from(ctx.dest, options as Parameters<FastifyReply['from']>[1])
+      send(request, reply)
+      return reply
     },
     replyOptions: {
       // reply-from would silently retry a GET that got 503 up to 10 times; the upstream's answer goes back as is.
       retryDelay: () => null,
       rewriteRequestHeaders (request, headers) {
-        return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token)
+        const forwarding = upstream.forwarded === 'set'
+          ? { mode: 'set' as const, methodOverride: upstream.methodOverride, clientIp: request.socket.remoteAddress, host: request.headers.host, prefix }
+          : forwardingAsIs
+        return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token, forwarding)
       },
       rewriteHeaders (headers) {
         return clientResponseHeaders(headers)
       },
       onResponse (request, reply, res) {
         const r = res as unknown as UpstreamResponse
+        const ctx = (request as FastifyRequest).tp!
+        clearTimeout(ctx.timer)
+        if (ctx.timedOut === true) {
+          r.stream.destroy()
+          return
+        }
         if (r.statusCode === 401) {
           replay(request as FastifyRequest, reply as FastifyReply, r).catch((err: unknown) => reply.send(err))
           return
@@ -111,6 +163,15 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
         reply.send(r.stream)
       },
       onError (reply, { error }) {
+        const ctx = (reply.request as FastifyRequest).tp!
+        clearTimeout(ctx.timer)
+        if (ctx.timedOut === true) return
+        // The client's body failed the upstream request (it stalled: 408): that is the client's answer.
+        const own = ownError(error)
+        if (own !== undefined) {
+          reply.send(own)
+          return
+        }
         const err = error as Error & { statusCode?: number, cause?: { code?: string } }
         const timedOut = err.statusCode === 504
         const code = err.cause?.code ?? (err as { code?: string }).code

@@ -1,5 +1,6 @@
 // A token's expiry: the earlier of expires_in (local clock at receipt) and the JWT `exp` claim.
 import { decodeJwt } from 'jose'
+import { MAX_LIFETIME_S } from '../credentials/token-response.js'
 import { fingerprint } from '../observability/logger.js'
 
 /** Used when a token is not a JWT and the service gave no expires_in. */
@@ -32,7 +33,8 @@ function jwtClaims (token: string): TokenInfo['claims'] | undefined {
 export function describeToken (token: string, expiresIn: number | undefined, receivedAt: number): TokenInfo {
   const claims = jwtClaims(token) ?? {}
   const fromExpiresIn = expiresIn === undefined ? undefined : receivedAt + expiresIn * 1000
-  const fromExp = claims.exp === undefined ? undefined : claims.exp * 1000
+  // An exp far in the future gets the same one-year cap as expires_in.
+  const fromExp = claims.exp === undefined ? undefined : Math.min(claims.exp * 1000, receivedAt + MAX_LIFETIME_S * 1000)
   let expiresAt: number
   let expirySource: TokenInfo['expirySource']
   if (fromExpiresIn !== undefined && (fromExp === undefined || fromExpiresIn <= fromExp)) {

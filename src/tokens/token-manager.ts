@@ -2,6 +2,8 @@
 import type { Logger } from 'pino'
 import type { RefreshConfig } from '../config/types.js'
 import type { Credential } from '../credentials/credential.js'
+import { AttemptWindow, type WindowLimit } from '../credentials/attempt-window.js'
+import { withDeadline } from '../credentials/deadline.js'
 import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credentials/token-error.js'
 import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -11,6 +13,12 @@ import { WAIT_TIMEOUT, type Obtained, type SharedCache, type TokenSource } from 
 
 /** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
 const MAX_TIMER_MS = 24 * 3600 * 1000
+
+/**
+ * The floor on token fetches caused by upstream 401s: one per credential per 10 s. An endpoint that
+ * answers 401 whatever the token would otherwise cost a token request per client request.
+ */
+export const AUTH_REFETCH_LIMIT: WindowLimit = { max: 1, windowMs: 10_000 }
 
 export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
 
@@ -34,6 +42,10 @@ interface Entry {
   failures: number
   timer?: NodeJS.Timeout
   nextAttemptAt?: number
+  /** Aborted when the credential is removed (config reload) or the manager closes. */
+  stop: AbortController
+  /** Fetches that upstream 401s caused, within AUTH_REFETCH_LIMIT's window. */
+  refetches: AttemptWindow
   /** The shared cache's view of this credential (cache.redis only). */
   shared?: { identity: string, source?: TokenSource, handle?: string, refused?: string }
 }
@@ -49,36 +61,70 @@ export interface TokenManagerOptions {
   backoff?: BackoffOptions
   now?: () => number
   random?: () => number
+  /** Floor on 401-triggered fetches per credential (default AUTH_REFETCH_LIMIT). */
+  refetchLimit?: WindowLimit
 }
 
 export class TokenManager {
   readonly #entries = new Map<string, Entry>()
-  readonly #refresh: RefreshConfig
+  #refresh: RefreshConfig
   readonly #log: Logger
   readonly #metrics: Metrics
   readonly #backoff: BackoffOptions
   readonly #now: () => number
   readonly #random: () => number
-  readonly #closing = new AbortController()
+  #started = false
+  readonly #refetchLimit: WindowLimit
   readonly #cache?: SharedCache
 
   constructor (opts: TokenManagerOptions) {
-    for (const { credential, timeoutSeconds, cacheIdentity } of opts.credentials) {
-      const shared = opts.cache !== undefined && cacheIdentity !== undefined ? { identity: cacheIdentity } : undefined
-      this.#entries.set(credential.name, { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, ...(shared === undefined ? {} : { shared }) })
-    }
+    this.#now = opts.now ?? Date.now
+    this.#refetchLimit = opts.refetchLimit ?? AUTH_REFETCH_LIMIT
     this.#cache = opts.cache
+    for (const { credential, timeoutSeconds, cacheIdentity } of opts.credentials) this.#add(credential, timeoutSeconds, cacheIdentity)
     this.#refresh = opts.refresh
     this.#log = opts.logger
     this.#metrics = opts.metrics
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF
-    this.#now = opts.now ?? Date.now
     this.#random = opts.random ?? Math.random
   }
 
   /** Starts fetching every credential's first token at once. */
   start (): void {
+    this.#started = true
     for (const e of this.#entries.values()) void this.#fetchNow(e)
+  }
+
+  /**
+   * Adds a credential (config reload: a new or changed one) and, once started, fetches its first
+   * token; requests for it wait for that fetch as at start.
+   */
+  add (credential: Credential, timeoutSeconds: number, cacheIdentity?: string): void {
+    const e = this.#add(credential, timeoutSeconds, cacheIdentity)
+    if (this.#started) void this.#fetchNow(e)
+  }
+
+  /** Removes a credential: its timers and fetch stop, and it cleans up (wallet logout). */
+  async remove (name: string): Promise<void> {
+    const e = this.#entry(name)
+    this.#entries.delete(name)
+    e.stop.abort()
+    clearTimeout(e.timer)
+    this.#metrics.tokenExpiry.remove({ credential: name })
+    await e.credential.close?.()
+  }
+
+  /** New refresh settings (config reload) take effect from each credential's next token. */
+  setRefresh (refresh: RefreshConfig): void {
+    this.#refresh = refresh
+  }
+
+  #add (credential: Credential, timeoutSeconds: number, cacheIdentity?: string): Entry {
+    const refetches = new AttemptWindow(this.#refetchLimit, () => this.#now())
+    const e: Entry = { credential, timeoutMs: timeoutSeconds * 1000, hadToken: false, failures: 0, stop: new AbortController(), refetches }
+    if (this.#cache !== undefined && cacheIdentity !== undefined) e.shared = { identity: cacheIdentity }
+    this.#entries.set(credential.name, e)
+    return e
   }
 
   /** The token to inject now, without waiting; undefined when none is usable. */
@@ -103,11 +149,17 @@ export class TokenManager {
 
   /**
    * Drops `token` if it is still the current one (an upstream refused it) and fetches a new one.
-   * A burst of 401s for the same token causes one fetch.
+   * A burst of 401s for the same token causes one fetch, and 401s keep causing at most one per
+   * AUTH_REFETCH_LIMIT window. Returns true when a token other than `token` is (or will be) there
+   * to replay with; false when the floor kept `token` in use.
    */
-  invalidate (name: string, token: string): void {
+  invalidate (name: string, token: string): boolean {
     const e = this.#entry(name)
-    if (e.current?.token !== token) return
+    if (e.current?.token !== token) return true
+    if (!e.refetches.take()) {
+      this.#log.debug({ credential: name, fingerprint: e.current.fingerprint }, `upstream refused the token again; not fetching another within ${e.refetches.limit.windowMs / 1000}s of the last 401-triggered fetch`)
+      return false
+    }
     this.#log.info({ credential: name, fingerprint: e.current.fingerprint }, 'upstream refused the token; fetching a new one')
     e.current = undefined
     if (e.shared !== undefined) {
@@ -115,6 +167,7 @@ export class TokenManager {
       if (e.shared.handle !== undefined) this.#cache?.drop(e.shared.identity, e.shared.handle)
     }
     void this.#fetchNow(e)
+    return true
   }
 
   /**
@@ -128,7 +181,7 @@ export class TokenManager {
       // That fetch may have carried the old secret: when it failed, try the new one now, not after the backoff.
       if (got !== undefined) return got
     }
-    if (this.#closing.signal.aborted) return undefined
+    if (e.stop.signal.aborted) return undefined
     return await this.#fetchNow(e)
   }
 
@@ -153,8 +206,10 @@ export class TokenManager {
 
   /** Stops timers, cancels fetches in flight, and lets each credential clean up (wallet logout). */
   async close (): Promise<void> {
-    this.#closing.abort()
-    for (const e of this.#entries.values()) clearTimeout(e.timer)
+    for (const e of this.#entries.values()) {
+      e.stop.abort()
+      clearTimeout(e.timer)
+    }
     await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close?.()))
     await this.#cache?.close()
   }
@@ -205,7 +260,7 @@ export class TokenManager {
 
   #schedule (e: Entry, delayMs: number): void {
     clearTimeout(e.timer)
-    if (this.#closing.signal.aborted) return
+    if (e.stop.signal.aborted) return
     const dueAt = this.#now() + delayMs
     e.nextAttemptAt = dueAt
     // Node fires timers longer than 2^31-1 ms (24.8 days) at once; a 30-day wallet session needs more.
@@ -235,8 +290,7 @@ export class TokenManager {
   async #request (e: Entry): Promise<TokenInfo> {
     const stop = this.#metrics.tokenDuration.startTimer({ credential: e.credential.name })
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(e.timeoutMs), this.#closing.signal])
-      const issued = await e.credential.fetchToken(signal)
+      const issued = await withDeadline(e.timeoutMs, async (signal) => await e.credential.fetchToken(signal), e.stop.signal)
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
       if (usableFor <= 0) {
@@ -261,7 +315,7 @@ export class TokenManager {
       minValidityMs: this.#refresh.minValidity * 1000,
       timeoutMs: e.timeoutMs,
       fetch: async () => await this.#request(e),
-      signal: this.#closing.signal,
+      signal: e.stop.signal,
     })
   }
 
@@ -269,6 +323,7 @@ export class TokenManager {
     const name = e.credential.name
     try {
       const { info, source, handle } = await this.#obtain(e)
+      if (e.stop.signal.aborted) return undefined
       e.current = info
       e.hadToken = true
       e.lastError = undefined
@@ -285,7 +340,7 @@ export class TokenManager {
       this.#schedule(e, refreshIn)
       return info
     } catch (thrown) {
-      if (this.#closing.signal.aborted) return undefined
+      if (e.stop.signal.aborted) return undefined
       const err = toTokenError(thrown)
       e.failures += 1
       e.lastError = { ...err.info, message: err.message, at: new Date(this.#now()).toISOString() }

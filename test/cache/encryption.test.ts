@@ -66,7 +66,7 @@ if (redis !== undefined) {
     const before = kc.tokenRequests
     const other = await startSidecar(t, {
       credentials: { registry }, upstreams: { a: { target: up.url, credential: 'registry', prefix: '/a' } }, cache: cacheBlock(redis, { key: newCacheKey() }),
-    })
+    }, { refetchLimit: { max: 10, windowMs: 1000 } })
     const mine = await get(other, '/a/x')
     t.equal(mine.status, 200)
     t.not(mine.authorization, token, 'another key: the cached token is not usable')

@@ -1,6 +1,6 @@
 // The built CLI (node dist/cli.js): `run` serves and drains in-flight requests on SIGTERM; `demo` prints curl lines that work.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -22,8 +22,8 @@ interface Child {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-function startCli (t: Test, args: string[]): Child {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+function startCli (t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '', ...env } })
   let out = ''
   let err = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
@@ -139,13 +139,24 @@ t.test('run: a port that is already taken is a runtime failure, exit 1', async (
   writeFileSync(file, JSON.stringify({
     listen: { port: taken },
     admin: { port: 0 },
+    // Silent in the file; TOKENPROXY_LOG_LEVEL=fatal below is what lets the fatal line through.
+    log: { level: 'silent' },
     credentials: { registry: { type: 'keycloak', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'x', clientSecret: 'y' } },
     upstreams: { registry: { target: 'http://127.0.0.1:9', credential: 'registry', prefix: '/registry' } },
   }))
-  const child = startCli(t, ['run', '--config', file])
+  const child = startCli(t, ['run', '--config', file], { TOKENPROXY_LOG_LEVEL: 'fatal' })
   const { code } = await exitWithin(child, 8000)
   t.equal(code, 1)
-  t.ok(child.logs().some((l) => l.level === 60 && /EADDRINUSE|address already in use/.test(String(l.msg))), 'a fatal log line says why')
+  t.notOk(child.logs().some((l) => l.level !== 'fatal'), 'TOKENPROXY_LOG_LEVEL=fatal: nothing below fatal')
+  const fatal = child.logs().filter((l) => l.level === 'fatal')
+  t.equal(fatal.length, 1, 'one fatal line')
+  t.equal(fatal[0]?.msg, `cannot start: listen cannot listen on 127.0.0.1:${taken}: the address is already in use (EADDRINUSE); change listen.port in the config`, 'naming the listener and the key that moves it')
+  t.notOk('err' in fatal[0]!, 'no error object, so no stack')
+  t.notMatch(child.stdout(), /^\s+at /m, 'no stack anywhere')
+
+  const demo = startCli(t, ['demo', '--port', String(taken), '--admin-port', '0'])
+  t.equal((await exitWithin(demo, 8000)).code, 1)
+  t.match(demo.logs().find((l) => l.level === 'fatal')?.msg, /listen cannot listen on 127\.0\.0\.1:\d+: the address is already in use \(EADDRINUSE\); change --port$/, 'the demo names its flag')
 })
 
 t.test('demo --port 0 --admin-port 0: the printed curl lines work; SIGINT exits 0', async (t) => {
@@ -190,4 +201,20 @@ t.test('demo --port 0 --admin-port 0: the printed curl lines work; SIGINT exits 
   t.equal(signal, null)
   t.equal(code, 0, 'exit 0 on SIGINT')
   t.equal(child.stderr(), '')
+
+  // In order: the start's log lines, then the banner; on Ctrl-C "stopping", then "tokenproxy stopped", last.
+  const lines = child.stdout().trimEnd().split('\n')
+  const at = (pattern: RegExp): number => lines.findIndex((l) => pattern.test(l))
+  t.ok(at(/"msg":"tokenproxy listening"/) < at(/^tokenproxy demo: /), '"tokenproxy listening" comes before the banner')
+  t.ok(at(/^Ctrl-C stops it\.$/) < at(/"msg":"stopping: finishing in-flight requests"/), 'the banner before "stopping"')
+  t.match(lines.at(-1), /"msg":"tokenproxy stopped"/, '"tokenproxy stopped" is the last line')
+  const access = child.logs().filter((l) => l.route === '/echo')
+  t.ok(access.length >= 2, 'the demo logs each request (log.requests: true)')
+
+  // The README says how often the demo's token is refreshed: the same as the demo logs.
+  const obtained = child.logs().find((l) => l.msg === 'token obtained')!
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const said = /again\s+every ~(\d+) s as the token is refreshed/.exec(readme)
+  t.ok(said, 'the README states the demo\'s refresh interval')
+  t.ok(Math.abs(Number(said?.[1]) - Number(obtained.refreshInS)) <= 1, `README ~${said?.[1]} s, the demo ${String(obtained.refreshInS)} s`)
 })

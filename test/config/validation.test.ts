@@ -71,7 +71,7 @@ upstreams:
   const err = caught as ConfigError
   t.equal(err.name, 'ConfigError')
   const expected: Array<string | RegExp> = [
-    'colour: unknown key (allowed: listen, admin, log, refresh, shutdown, credentials, upstreams)',
+    'colour: unknown key (allowed: listen, admin, log, refresh, shutdown, credentials, upstreams, cache)',
     'listen.port: must be at most 65535 (got 99999)',
     'admin.port: must be a number (got "abc")',
     'log.level: "loud" is not one of fatal, error, warn, info, debug, trace, silent',
@@ -96,7 +96,7 @@ t.test('unknown keys are errors at every level', async (t) => {
     ['colour', 'colour'],
     ['listen.hots', 'listen.hots'],
     ['admin.path', 'admin.path'],
-    ['log.format', 'log.format'],
+    ['log.colour', 'log.colour'],
     ['refresh.every', 'refresh.every'],
     ['shutdown.timeout', 'shutdown.timeout'],
     ['credentials.registry.clientsecret', 'credentials.registry.clientsecret'],
@@ -116,6 +116,8 @@ t.test('bad types and out-of-range values', async (t) => {
     ['listen.port', -1, 'listen.port: must be at least 0 (got -1)'],
     ['listen.port', 80.5, 'listen.port: must be a whole number (got 80.5)'],
     ['listen.host', ['a'], 'listen.host: must be a string'],
+    ['log.format', 'xml', 'log.format: "xml" is not one of json, pretty'],
+    ['log.requests', 'sometimes', 'log.requests: must be true or false (got "sometimes")'],
     ['refresh.jitter', 0.5, 'refresh.jitter: must be less than 0.5 (got 0.5)'],
     ['refresh.jitter', -0.1, 'refresh.jitter: must be at least 0 (got -0.1)'],
     ['refresh.minValidity', 'soon', 'refresh.minValidity: must be a number (got "soon")'],
@@ -221,10 +223,21 @@ t.test('plain http:// is refused to a non-loopback host unless insecureHttp: tru
   t.equal(cfg.credentials.registry!.tokenUrl, 'http://kc.example.org/realms/r1/protocol/openid-connect/token')
   t.equal(cfg.credentials.registry!.insecureHttp, true)
 
-  for (const host of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', '127.1.2.3', 'kc.localhost']) {
+  for (const host of ['127.0.0.1:8080', 'localhost:8080', '[::1]:8080', '127.1.2.3', '[::ffff:127.0.0.1]']) {
     const doc = withValue('upstreams.registry.target', `http://${host}`, withValue('credentials.registry.url', `http://${host}`))
     const c = parse(doc)
     t.equal(c.upstreams.registry!.target, `http://${host}`, `loopback ${host} is allowed without insecureHttp`)
+  }
+})
+
+t.test('a name under .localhost is not loopback: the system resolver may send it to network DNS', async (t) => {
+  for (const host of ['kc.localhost', 'localhost.', 'localhost.example.org', '128.0.0.1', '[::2]']) {
+    const doc = withValue('upstreams.registry.target', `http://${host}`, withValue('credentials.registry.url', `http://${host}`))
+    const hostname = new URL(`http://${host}`).hostname
+    t.same(problems(doc), [
+      `credentials.registry.url: plain http:// to ${hostname} would send secrets in clear; use https:// or set insecureHttp: true`,
+      `upstreams.registry.target: plain http:// to ${hostname} would send secrets in clear; use https:// or set insecureHttp: true`,
+    ], `${host} needs https or insecureHttp`)
   }
 })
 
@@ -250,9 +263,9 @@ t.test('the token URL is {url}/realms/{realm}/protocol/openid-connect/token, wit
 
 t.test('defaults', async (t) => {
   const cfg = parse(base())
-  t.same(cfg.listen, { host: '127.0.0.1', port: 8080 })
+  t.same(cfg.listen, { host: '127.0.0.1', port: 8080, headersTimeout: 10, bodyTimeout: 30, idleTimeout: 5, replayBudget: 32 * 1024 * 1024 })
   t.same(cfg.admin, { host: '127.0.0.1', port: 9901 })
-  t.same(cfg.log, { level: 'info' })
+  t.same(cfg.log, { level: 'info', requests: false }, 'no access log; format left to the terminal test')
   t.same(cfg.refresh, { at: 0.8, jitter: 0.05, minValidity: 5 })
   t.equal(cfg.shutdownGrace, 10)
   const cred = cfg.credentials.registry!
@@ -265,11 +278,12 @@ t.test('defaults', async (t) => {
   t.equal(cred.scope, undefined)
   const up = cfg.upstreams.registry!
   t.equal(up.timeout, 30, 'upstream response-header timeout 30 s')
+  t.equal(up.connections, 128, 'at most 128 connections to the upstream')
   t.equal(up.insecureHttp, false)
   t.equal(up.port, undefined)
   t.equal(up.name, 'registry')
   const listenOnly = parse({ ...base(), listen: { host: '0.0.0.0' } })
-  t.same(listenOnly.listen, { host: '0.0.0.0', port: 8080 }, 'a partial endpoint keeps the other default')
+  t.match(listenOnly.listen, { host: '0.0.0.0', port: 8080 }, 'a partial endpoint keeps the other default')
 })
 
 t.test('the validated config is frozen', async (t) => {

@@ -1,14 +1,14 @@
 // The image's ENTRYPOINT + CMD are the CLI's `node dist/cli.js run --config FILE`: run exactly so, it serves and injects tokens.
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { startUpstream } from '../peers/upstream.js'
 import { until } from '../helpers/sidecar.js'
-import { execForm, only, ROOT, runtimeStage, text } from './files.js'
+import { execForm, imageTree, only, runtimeStage, text } from './files.js'
 
 const RUNTIME = runtimeStage()
 const ENTRYPOINT = execForm(only(RUNTIME, 'ENTRYPOINT').args)
@@ -22,19 +22,6 @@ t.test('ENTRYPOINT is node on the package\'s bin, CMD is `run --config` on the m
   t.equal(PKG.bin.tokenproxy!.replace(/^\.\//, ''), ENTRYPOINT[1], 'the same file as `tokenproxy` installed from npm')
   t.same(CMD, ['run', '--config', '/etc/tokenproxy/config.yaml'])
 })
-
-/** The runtime stage's files, laid out as its COPY lines put them under WORKDIR: no node_modules. */
-function imageTree (dir: string): string {
-  for (const copy of RUNTIME.filter((i) => i.keyword === 'COPY')) {
-    const words = copy.args.split(/\s+/)
-    const fromBuild = words[0] === '--from=build'
-    const [src, dest] = fromBuild ? [words[1]!.replace(/^\/app\//, ''), words[2]!] : [words[0]!, words[1]!]
-    const to = join(dir, dest)
-    if (dest.endsWith('/')) mkdirSync(to, { recursive: true })
-    cpSync(join(ROOT, src), dest.endsWith('/') ? join(to, basename(src)) : to, { recursive: true })
-  }
-  return dir
-}
 
 t.test('`node dist/cli.js` + CMD, in the image\'s file tree (no node_modules), serves with the token injected', async (t) => {
   const kc = await startKeycloak({ realm: 'consent-01-external-system', clients: { 'test-ext': { secret: 'entry-s3cret' } } })

@@ -1,6 +1,6 @@
 // Readers for the deployment files (Dockerfile, docker-compose.yml, realm import, Kubernetes manifests) shared by test/deploy.
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
 
 export const ROOT = new URL('../../', import.meta.url).pathname
@@ -56,6 +56,19 @@ export function only (instructions: Instruction[], keyword: string): Instruction
   const found = instructions.filter((i) => i.keyword === keyword)
   if (found.length !== 1) throw new Error(`expected one ${keyword}, found ${found.length}`)
   return found[0]!
+}
+
+/** The runtime stage's files, laid out as its COPY lines put them under WORKDIR: no node_modules. */
+export function imageTree (dir: string): string {
+  for (const copy of runtimeStage().filter((i) => i.keyword === 'COPY')) {
+    const words = copy.args.split(/\s+/)
+    const fromBuild = words[0] === '--from=build'
+    const [src, dest] = fromBuild ? [words[1]!.replace(/^\/app\//, ''), words[2]!] : [words[0]!, words[1]!]
+    const to = join(dir, dest)
+    if (dest.endsWith('/')) mkdirSync(to, { recursive: true })
+    cpSync(join(ROOT, src), dest.endsWith('/') ? join(to, basename(src)) : to, { recursive: true })
+  }
+  return dir
 }
 
 /** Every document of every manifest in config/kubernetes, with the file it came from. */

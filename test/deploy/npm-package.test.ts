@@ -27,7 +27,7 @@ t.test('`npm pack` lists only dist/**/*.js, config/*.yaml, README.md, LICENSE an
 })
 
 t.test('engines and license are declared', async (t) => {
-  t.equal(PKG.engines.node, '>=20')
+  t.equal(PKG.engines.node, '^20.18.1 || >=22', 'what the production dependencies run on: see test/deploy/engines.test.ts')
   t.equal(PKG.license, 'Apache-2.0')
   t.match(text('LICENSE'), /Apache License\s+Version 2\.0, January 2004/)
 })

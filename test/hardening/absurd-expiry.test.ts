@@ -48,6 +48,7 @@ t.test('usable but odd: the lifetime falls back sensibly and the refresh is not 
     ['non-numeric expires_in on an opaque token: the 60 s default', async () => ({ body: { access_token: 'opaque-nan', token_type: 'Bearer', expires_in: 'soon' } }), 'default', 60],
     ['an enormous expires_in on an opaque token: capped at a year', async () => ({ body: { access_token: 'opaque-huge', token_type: 'Bearer', expires_in: 1e12 } }), 'expires_in', 365 * 24 * 3600],
     ['an enormous expires_in on a JWT: its exp rules', async () => ({ body: { access_token: await signJwt({ sub: 's', exp: nowS() + 300 }), token_type: 'Bearer', expires_in: 1e12 } }), 'exp', 300],
+    ['a JWT whose exp is centuries away, without expires_in: capped at a year, like expires_in', async () => ({ body: { access_token: await signJwt({ sub: 's', exp: nowS() + 1e10 }), token_type: 'Bearer' } }), 'exp', 365 * 24 * 3600],
   ]
   for (const [name, answer, source, lifetime] of cases) {
     await t.test(name, async (t) => {

@@ -79,7 +79,7 @@ t.test(`${DOWNLOADS} downloads and ${UPLOADS} uploads aborted mid-body leave not
   const port = Number(new URL(s.url).port)
   const watch = watchUpstream(Number(new URL(s.up.url).port))
   t.teardown(watch.stop)
-  const servers = s.sidecar.listeners.map((l) => l.app.server)
+  const servers = s.sidecar.listeners.map((l) => l.server)
   const baselineSockets = await connections(servers)
   const before = heapAfterGc()
 

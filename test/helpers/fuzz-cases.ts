@@ -104,7 +104,8 @@ function decodeAsciiEscapes (s: string): string | undefined {
 export function forwardOf (listener: 'shared' | 'dedicated', target: string): Forward | undefined {
   if (!target.startsWith('/')) return undefined
   const noFrag = target.split('#', 1)[0]!
-  const path = noFrag.split('?', 1)[0]!
+  // Repeated slashes are merged before routing (nginx's merge_slashes).
+  const path = noFrag.split('?', 1)[0]!.replace(/\/{2,}/g, '/')
   const expect = (route: RouteName, base: string, rest: string): Forward => ({ route, path: new URL(`http://h${`${base}${rest}` || '/'}`).pathname })
   if (listener === 'dedicated') return expect('C', '/ded', path)
   for (const [prefix, route, base] of [['/registry', 'A', '/base'], ['/regards', 'B', '']] as const) {

@@ -56,10 +56,10 @@ function observe (listener: string, req: IncomingMessage, res: ServerResponse, i
 }
 
 /** Starts recording the error responses of each listener's server; returns the live list. */
-export function captureErrorBodies (listeners: Array<{ name: string, app: { server: Server } }>): ErrorBody[] {
+export function captureErrorBodies (listeners: Array<{ name: string, server: Server }>): ErrorBody[] {
   const bodies: ErrorBody[] = []
   for (const l of listeners) {
-    l.app.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => { observe(l.name, req, res, bodies) })
+    l.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => { observe(l.name, req, res, bodies) })
   }
   return bodies
 }

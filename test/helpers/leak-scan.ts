@@ -45,7 +45,7 @@ function errorSources (bodies: ErrorBody[]): ScanSource[] {
 /** GETs an admin path of a sidecar whose admin listener is still open; undefined otherwise. */
 async function adminText (running: Scannable, path: string): Promise<string | undefined> {
   const admin = running.sidecar.listeners.find((l) => l.name === 'admin')
-  if (running.admin === '' || admin?.app.server.listening !== true) return undefined
+  if (running.admin === '' || admin?.server.listening !== true) return undefined
   try {
     const res = await fetch(`${running.admin}${path}`, { signal: AbortSignal.timeout(3000) })
     return `${res.status} ${JSON.stringify(Object.fromEntries(res.headers))}\n${await res.text()}`

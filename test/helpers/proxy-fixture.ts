@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import type { Test } from 'tap'
 import { startKeycloak, type KeycloakEmulator, type KeycloakOptions } from '../peers/keycloak-emulator.js'
 import { startUpstream, type Upstream, type UpstreamHandler } from '../peers/upstream.js'
+import type { BuildOptions } from '../../src/server.js'
 import { startSidecar, until, type Running } from './sidecar.js'
 
 export interface ProxyStack extends Running {
@@ -23,6 +24,8 @@ export interface StackOptions {
   doc?: Record<string, unknown>
   /** Wait until the registry credential holds a token before returning (default true). */
   ready?: boolean
+  /** Options for buildServer (a test's refetch floor, say). */
+  build?: BuildOptions
 }
 
 /** Keycloak credential config for the emulator's default client. */
@@ -40,7 +43,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Pro
     credentials: { registry: keycloakCredential(idp) },
     upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry', ...(typeof opts.upstream === 'function' ? opts.upstream(up.url) : opts.upstream) } },
     ...opts.doc,
-  })
+  }, opts.build)
   if (opts.ready !== false) {
     await until(() => running.sidecar.tokens.usable('registry') !== undefined, 5000, 'the first registry token')
   }

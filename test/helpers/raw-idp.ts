@@ -1,7 +1,7 @@
 // A bare node:http token endpoint on loopback whose answer each test scripts byte for byte.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { registerTokensSentBy } from './leak-registry.js'
+import { issuedList, registerTokensSentBy } from './leak-registry.js'
 
 export interface RawRequest { method: string, url: string, headers: IncomingHttpHeaders, body: string }
 
@@ -59,4 +59,32 @@ export function hugeJson (res: ServerResponse, status: number, bytes: number): v
   }
   res.on('error', () => { /* the client stopped reading: expected */ })
   pump()
+}
+
+/** Client assertions (private_key_jwt) that reached an echoing peer: secrets of a request, looked for by the leak scan. */
+const assertionsSeen = issuedList('client assertion sent to an identity service')
+
+/**
+ * An identity service, or a gateway or error page in front of it, that echoes the request it got
+ * into every error field tokenproxy reads (Keycloak's error/error_description, REGARDS' detailMessage,
+ * the wallet's message): the raw body, the body percent-encoded, the Authorization header, decoded too.
+ */
+export function echoEverything (status: number): RawHandler {
+  return (req, res, body) => {
+    const assertion = new URLSearchParams(body).get('client_assertion')
+    if (assertion !== null) assertionsSeen.push(assertion)
+    const auth = req.headers.authorization ?? ''
+    const basic = /^Basic (\S+)$/i.exec(auth)?.[1]
+    const decoded = basic === undefined ? '' : Buffer.from(basic, 'base64').toString('utf8')
+    const echo = `${body} | ${encodeURIComponent(body)} | ${auth} | ${decoded}`
+    const text = JSON.stringify({
+      error: `unauthorized_client ${body}`,
+      error_description: `request ${echo} (basic ${auth})`,
+      detailMessage: `Access denied for ${echo}`,
+      additionalInformation: { error: `ACCOUNT_UNKNOWN ${decoded}` },
+      message: `Keycloak returned error code: 401 Unauthorized ${echo}`,
+      id: `RuntimeException ${body}`,
+    })
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
+  }
 }

@@ -2,12 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { request } from 'undici'
+import { CLI } from './cli-process.js'
 import { until } from './sidecar.js'
-
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 
 export interface Replica {
   index: number
@@ -23,7 +21,7 @@ export interface Replica {
 }
 
 /** Spawns one replica on a config file; `listening` resolves once it listens. */
-export function spawnReplica (file: string, index: number): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
+export function spawnReplica (file: string, index: number, listenMs = 20_000): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
   const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   let out = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
@@ -34,7 +32,7 @@ export function spawnReplica (file: string, index: number): { replica: Omit<Repl
   })
   const find = (msg: RegExp): Array<Record<string, unknown>> => logs().filter((l) => msg.test(String(l.msg)))
   const replica = { index, proc, logs, find, exited }
-  const listening = until(() => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null, 20_000, `replica ${index} to listen`).then(() => {
+  const listening = until(() => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null, listenMs, `replica ${index} to listen`).then(() => {
     const line = find(/^tokenproxy listening$/)[0]
     if (line === undefined) throw new Error(`replica ${index} exited: ${out.slice(-2000)}`)
     const addresses = line.addresses as Record<string, string>
@@ -53,8 +51,9 @@ export function writeConfigIn (dir: string, doc: Record<string, unknown>): strin
 export const writeConfig = (t: Test, doc: Record<string, unknown>): string => writeConfigIn(t.testdir({}), doc)
 
 /** `n` replicas of one config file, started at once; resolves when every one listens. `stop` kills them all. */
-export async function launchReplicas (file: string, n: number): Promise<{ replicas: Replica[], stop: () => Promise<void> }> {
-  const spawned = Array.from({ length: n }, (_, i) => spawnReplica(file, i))
+/** `listenMs`: how long each may take to listen (many at once on a busy machine take long). */
+export async function launchReplicas (file: string, n: number, listenMs?: number): Promise<{ replicas: Replica[], stop: () => Promise<void> }> {
+  const spawned = Array.from({ length: n }, (_, i) => spawnReplica(file, i, listenMs))
   const stop = async (): Promise<void> => {
     for (const { replica } of spawned) if (replica.proc.exitCode === null && replica.proc.signalCode === null) replica.proc.kill('SIGKILL')
     await Promise.all(spawned.map(({ replica }) => replica.exited))

@@ -41,13 +41,13 @@ export interface Running {
 /** Fast backoff for tests: 100 ms doubling to 1 s. */
 export const FAST_BACKOFF = { initialMs: 100, maxMs: 1000, jitter: 0 }
 
+/** A test config as YAML: loopback port 0 for every listener, debug logs, then `doc`. */
+export function sidecarYaml (doc: Record<string, unknown>): string {
+  return stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'debug' }, ...doc })
+}
+
 export async function startSidecar (t: Test, doc: Record<string, unknown>, opts: BuildOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
-  const config = parseConfig(stringify({
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0 },
-    log: { level: 'debug' },
-    ...doc,
-  }), opts.env ?? {})
+  const config = parseConfig(sidecarYaml(doc), opts.env ?? {})
   const logs = new LogCapture()
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, logs)
   const sidecar = await buildServer(config, { backoff: FAST_BACKOFF, ...opts, logger })

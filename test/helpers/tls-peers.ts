@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 
@@ -86,4 +86,36 @@ export async function startHttpsEcho (tls: SelfSigned): Promise<HttpsPeer> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(rec))
     })
   }, peer)
+}
+
+export interface SilentPeer {
+  port: number
+  /** Connections accepted so far. */
+  accepted: number
+  close (): Promise<void>
+}
+
+/**
+ * A plain `net` server that accepts connections, reads what comes and never writes: as an https
+ * peer, a TLS handshake that never completes; as an http one, a request that is never answered.
+ */
+export async function startSilentPeer (): Promise<SilentPeer> {
+  const sockets = new Set<Socket>()
+  const server = createNetServer((socket) => {
+    peer.accepted++
+    sockets.add(socket)
+    socket.on('error', () => undefined)
+    socket.on('close', () => sockets.delete(socket))
+    socket.resume()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const peer: SilentPeer = {
+    port: (server.address() as AddressInfo).port,
+    accepted: 0,
+    async close () {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+  return peer
 }

@@ -56,8 +56,15 @@ async function shape (root: string, realm: string, p: Probe): Promise<Shape> {
       claims = Object.keys(decodeJwt(tokenSeen(json.access_token))).sort()
       if (typeof json.refresh_token === 'string') refreshClaims = Object.keys(decodeJwt(tokenSeen(json.refresh_token))).sort()
       // Values that differ by nature (tokens, ids, lifetimes set per realm) are compared by type.
-      // Keycloak lists the scopes in no fixed order.
-      body = Object.fromEntries(Object.entries(json).map(([k, v]) => [k, /token$|session_state/.test(k) ? typeof v : k === 'scope' ? String(v).split(' ').sort().join(' ') : v]))
+      // Keycloak lists the scopes in no fixed order, and computes expires_in as exp - now: 299 when
+      // the answer crosses a second boundary.
+      const normal = (k: string, v: unknown): unknown => {
+        if (/token$|session_state/.test(k)) return typeof v
+        if (k === 'scope') return String(v).split(' ').sort().join(' ')
+        if (k === 'expires_in' && typeof v === 'number') return Math.round(v / 10) * 10
+        return v
+      }
+      body = Object.fromEntries(Object.entries(json).map(([k, v]) => [k, normal(k, v)]))
     } else {
       body = json
     }

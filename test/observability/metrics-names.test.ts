@@ -13,6 +13,7 @@ const SPEC: Record<string, { type: string, labels: string[] }> = {
   tokenproxy_requests_total: { type: 'counter', labels: ['code', 'method', 'upstream'] },
   tokenproxy_request_duration_seconds: { type: 'histogram', labels: ['upstream'] },
   tokenproxy_upstream_auth_retries_total: { type: 'counter', labels: ['upstream'] },
+  tokenproxy_config_reloads_total: { type: 'counter', labels: ['outcome'] },
 }
 
 interface Sample { name: string, labels: Record<string, string>, value: number }
@@ -82,7 +83,7 @@ t.test('the six SPEC metrics with their types and labels, plus prom-client defau
 
   const declared = types(text)
   const ours = Object.fromEntries(Object.entries(declared).filter(([n]) => n.startsWith('tokenproxy_')))
-  t.same(ours, Object.fromEntries(Object.entries(SPEC).map(([n, s]) => [n, s.type])), 'exactly the six SPEC names, with their types')
+  t.same(ours, Object.fromEntries(Object.entries(SPEC).map(([n, s]) => [n, s.type])), 'exactly the SPEC names, with their types')
   t.equal(declared.process_cpu_seconds_total, 'counter', 'prom-client default process_cpu_seconds_total')
   t.equal(declared.nodejs_heap_size_total_bytes, 'gauge', 'prom-client default nodejs_heap_size_total_bytes')
 
@@ -99,6 +100,8 @@ t.test('the six SPEC metrics with their types and labels, plus prom-client defau
   t.equal(value(all, 'tokenproxy_token_request_duration_seconds_count', { credential: 'kc' }), 2)
   t.equal(value(all, 'tokenproxy_requests_total', { upstream: 'api', method: 'GET', code: '200' }), 2, 'a replayed request counts once')
   t.equal(value(all, 'tokenproxy_upstream_auth_retries_total', { upstream: 'api' }), 1)
+  t.equal(value(all, 'tokenproxy_config_reloads_total', { outcome: 'applied' }), 0, 'no reload yet: both outcomes at 0, not absent')
+  t.equal(value(all, 'tokenproxy_config_reloads_total', { outcome: 'invalid' }), 0)
   t.equal(value(all, 'tokenproxy_request_duration_seconds_count', { upstream: 'api' }), 2)
   t.ok(all.some((s) => s.name === 'tokenproxy_requests_total' && s.labels.code === '404'), 'the 404 is counted')
   t.ok(all.some((s) => s.name === 'tokenproxy_requests_total' && s.labels.method === 'OTHER'), 'an unusual method is counted as OTHER')

@@ -43,7 +43,8 @@ t.test('a scenario with success, refresh, a 401 replay, an IdP failure and a rej
       bad: kcCred('good-client', WRONG_SECRET),
     },
     upstreams: Object.fromEntries(['good', 'basic', 'filed', 'bad'].map((n) => [n, { target: up.url, credential: n, prefix: `/${n}` }])),
-  }, { env: { BASIC_SECRET } })
+    // Two 401-triggered fetches in a row below: no refetch floor (test/proxy/refetch-floor.test.ts).
+  }, { env: { BASIC_SECRET }, refetchLimit: { max: Infinity, windowMs: 0 } })
 
   const exposed: string[] = []
   const call = async (path: string, init: Parameters<typeof request>[1] = {}): Promise<number> => {

@@ -10,6 +10,8 @@ import { until } from '../helpers/sidecar.js'
 import { bearerOf, metricValue, rawValues, scrape, startStack } from '../helpers/proxy-fixture.js'
 
 const RETRIES = 'tokenproxy_upstream_auth_retries_total'
+/** For the cases that send many 401s in a row: without the refetch floor (test/proxy/refetch-floor.test.ts), each gets a fresh token. */
+const NO_FLOOR = { build: { refetchLimit: { max: Infinity, windowMs: 0 } } }
 /** Yields each part after a pause, so the body reaches the sidecar as a real chunked stream. */
 async function * slowly (parts: string[]): AsyncGenerator<Buffer> {
   for (const p of parts) {
@@ -50,7 +52,7 @@ t.test('GET: the refused token is replaced and the request replayed once', async
 })
 
 t.test('POST with a small body is replayed with the identical body and content-type', async (t) => {
-  const s = await startStack(t)
+  const s = await startStack(t, NO_FLOOR)
   const cases: Array<{ type: string, body: string }> = [
     { type: 'application/json; charset=UTF-8', body: JSON.stringify({ processDefinitionKey: 'demo', note: 'été ✓', pad: 'x'.repeat(200_000) }) },
     {
@@ -124,7 +126,7 @@ t.test('a burst of 401s for the same token causes a single token fetch', async (
 })
 
 t.test('an upstream that refuses every token gets one replay per request, and the client gets the 401', async (t) => {
-  const s = await startStack(t)
+  const s = await startStack(t, NO_FLOOR)
   s.up.setMode({ kind: 'reject', tokens: 'all' })
   for (let i = 1; i <= 2; i++) {
     const res = await request(`${s.url}/registry/loop`)
@@ -143,7 +145,7 @@ t.test('an upstream that refuses every token gets one replay per request, and th
 })
 
 t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', async (t) => {
-  const s = await startStack(t)
+  const s = await startStack(t, NO_FLOOR)
   const big = Buffer.alloc(2 * 1024 * 1024, 'b')
   const bodies: Array<{ what: string, make: () => { body: Buffer | Readable, headers: Record<string, string> }, bytes: number }> = [
     {

@@ -20,7 +20,7 @@ async function peers (t: Test) {
 /** Counts requests as the shared listener reads them (a passive listener on the real server). */
 function arrivals (running: Running): { count: number } {
   const seen = { count: 0 }
-  running.sidecar.listeners.find((l) => l.name === 'listen')!.app.server.on('request', () => { seen.count++ })
+  running.sidecar.listeners.find((l) => l.name === 'listen')!.server.on('request', () => { seen.count++ })
   return seen
 }
 
