@@ -1,9 +1,7 @@
 // 8 replica processes starting at once with requests on every one: the identity service sees one token request.
 import t from 'tap'
-import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { redisForTest } from '../peers/redis-server.js'
-import { startUpstream } from '../peers/upstream.js'
-import { cacheBlock } from '../helpers/cache.js'
+import { registryPeers } from '../helpers/cache.js'
 import { proxied, readyz, spawnReplica, writeConfig, type Replica } from '../helpers/replicas.js'
 
 const REPLICAS = 8
@@ -11,17 +9,10 @@ const REPLICAS = 8
 const redis = await redisForTest(t)
 if (redis !== undefined) {
   t.test(`${REPLICAS} replicas, concurrent requests on each during the first fetch: 1 token request`, async (t) => {
-    const kc = await startKeycloak({ clients: { 'test-ext': { secret: 's3cret' } } })
-    t.teardown(() => kc.close())
-    const up = await startUpstream()
-    t.teardown(() => up.close())
+    const { kc, doc } = await registryPeers(t, redis)
     // A slow first answer, so most replicas start while the first fetch is in flight.
     kc.setFault({ kind: 'delay', ms: 1500, times: 1 })
-    const file = writeConfig(t, {
-      credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 's3cret' } },
-      upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
-      cache: cacheBlock(redis),
-    })
+    const file = writeConfig(t, doc())
     const spawned = Array.from({ length: REPLICAS }, (_, i) => spawnReplica(file, i))
     t.teardown(async () => {
       for (const { replica } of spawned) replica.proc.kill('SIGKILL')

@@ -1,9 +1,7 @@
 // The replica holding a credential's lock is killed (SIGKILL) mid-request: the lock expires on its own and one other replica fetches.
 import t from 'tap'
-import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { redisForTest } from '../peers/redis-server.js'
-import { startUpstream } from '../peers/upstream.js'
-import { cacheBlock } from '../helpers/cache.js'
+import { registryPeers } from '../helpers/cache.js'
 import { allReady, proxied, startReplicas } from '../helpers/replicas.js'
 import { until } from '../helpers/sidecar.js'
 
@@ -13,17 +11,10 @@ const TIMEOUT_S = 2
 const redis = await redisForTest(t)
 if (redis !== undefined) {
   t.test('SIGKILL on the lock holder: the others get a token after the lock expires, with one more token request', async (t) => {
-    const kc = await startKeycloak({ clients: { 'test-ext': { secret: 's3cret' } } })
-    t.teardown(() => kc.close())
-    const up = await startUpstream()
-    t.teardown(() => up.close())
+    const { kc, doc } = await registryPeers(t, redis)
     // The first token request hangs: its replica holds the lock until it dies.
     kc.setFault({ kind: 'delay', ms: 30_000, times: 1 })
-    const replicas = await startReplicas(t, REPLICAS, {
-      credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 's3cret', timeout: TIMEOUT_S } },
-      upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
-      cache: cacheBlock(redis),
-    })
+    const replicas = await startReplicas(t, REPLICAS, doc({ timeout: TIMEOUT_S }))
     let holder = ''
     await until(async () => {
       holder = (await redis.dump()).find((e) => e.key.startsWith('tokenproxy:lock:'))?.value ?? ''

@@ -1,10 +1,8 @@
 // A request that finds a usable token costs no Redis command; one that needs a token does, and /metrics counts them.
 import t from 'tap'
 import { request } from 'undici'
-import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { redisForTest } from '../peers/redis-server.js'
-import { startUpstream } from '../peers/upstream.js'
-import { cacheBlock } from '../helpers/cache.js'
+import { registryPeers } from '../helpers/cache.js'
 import { startSidecar } from '../helpers/sidecar.js'
 
 const REQUESTS = 200
@@ -12,15 +10,8 @@ const REQUESTS = 200
 const redis = await redisForTest(t)
 if (redis !== undefined) {
   t.test(`${REQUESTS} proxied requests with a usable token: 0 Redis commands`, async (t) => {
-    const kc = await startKeycloak({ clients: { 'test-ext': { secret: 's3cret' } } })
-    t.teardown(() => kc.close())
-    const up = await startUpstream()
-    t.teardown(() => up.close())
-    const running = await startSidecar(t, {
-      credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 's3cret' } },
-      upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
-      cache: cacheBlock(redis),
-    })
+    const { up, doc } = await registryPeers(t, redis)
+    const running = await startSidecar(t, doc())
     const get = async (path: string): Promise<number> => {
       const res = await request(`${running.url}${path}`)
       await res.body.text()

@@ -1,9 +1,7 @@
 // 8 replicas refreshing 4 s tokens ahead of expiry through the cache: one token request per refresh period, no client waits.
 import t from 'tap'
-import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { redisForTest } from '../peers/redis-server.js'
-import { startUpstream } from '../peers/upstream.js'
-import { cacheBlock } from '../helpers/cache.js'
+import { registryPeers } from '../helpers/cache.js'
 import { allReady, proxied, startReplicas } from '../helpers/replicas.js'
 
 const REPLICAS = 8
@@ -13,16 +11,8 @@ const RUN_MS = 11_000
 const redis = await redisForTest(t)
 if (redis !== undefined) {
   t.test(`${REPLICAS} replicas, ${LIFESPAN_S} s tokens, ${RUN_MS / 1000} s of traffic: one token request per period`, async (t) => {
-    const kc = await startKeycloak({ lifespan: LIFESPAN_S, clients: { 'test-ext': { secret: 's3cret' } } })
-    t.teardown(() => kc.close())
-    const up = await startUpstream()
-    t.teardown(() => up.close())
-    const replicas = await startReplicas(t, REPLICAS, {
-      refresh: { at: 0.7, jitter: 0.05, minValidity: 0.5 },
-      credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 's3cret' } },
-      upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
-      cache: cacheBlock(redis),
-    })
+    const { kc, doc } = await registryPeers(t, redis, { lifespan: LIFESPAN_S })
+    const replicas = await startReplicas(t, REPLICAS, { ...doc(), refresh: { at: 0.7, jitter: 0.05, minValidity: 0.5 } })
     await allReady(replicas)
     const first = kc.tokenRequests
     const start = Date.now()
