@@ -92,8 +92,12 @@ export function distribution(java: Java, variant: '' | 'auth' = ''): string {
   }
   // Unpack beside the target and rename, so an interrupted unpack is never taken for a distribution.
   const partial = mkdtempSync(join(CACHE, 'unpack-'));
-  const jar = spawnSync(join(java.home, 'bin', 'jar'), ['xf', zip], { cwd: partial, encoding: 'utf8' });
-  if (jar.status !== 0) throw new Error(`could not unpack ${zip}: ${jar.stderr}`);
+  // A JDK's `jar` unpacks it; a bare JRE has none, then `unzip`. kc.sh is run with `sh`, so lost mode bits do not matter.
+  const jarTool = join(java.home, 'bin', 'jar');
+  const unpack = existsSync(jarTool)
+    ? spawnSync(jarTool, ['xf', zip], { cwd: partial, encoding: 'utf8' })
+    : spawnSync('unzip', ['-q', zip], { cwd: partial, encoding: 'utf8' });
+  if (unpack.status !== 0) throw new Error(`could not unpack ${zip}: ${unpack.stderr ?? unpack.error?.message}`);
   renameSync(join(partial, `keycloak-${KEYCLOAK_VERSION}`), dir);
   rmSync(partial, { recursive: true, force: true });
   return dir;
