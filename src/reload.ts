@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { ConfigError, parseConfig } from './config/load.js'
 import type { Config } from './config/types.js'
 import type { Metrics } from './observability/metrics.js'
-import { SECRET_POLL_MS } from './tokens/secret-watch.js'
+import { SECRET_POLL_MS, pollEvery } from './tokens/secret-watch.js'
 
 export type ReloadTrigger = 'SIGHUP' | 'file'
 
@@ -32,7 +32,6 @@ export function watchConfigFile (opts: ConfigWatchOptions): ConfigWatch {
   const { file, logger: log, metrics } = opts
   const intervalMs = opts.intervalMs ?? SECRET_POLL_MS
   let last: string | undefined
-  let timer: NodeJS.Timeout | undefined
   let stopped = false
   let queue: Promise<void> = Promise.resolve()
 
@@ -73,23 +72,18 @@ export function watchConfigFile (opts: ConfigWatchOptions): ConfigWatch {
     if (typeof text === 'string' && text !== last && !stopped) await reload('file', text)
   }
 
-  function tick (): void {
-    timer = setTimeout(() => {
-      void poll().finally(() => { if (!stopped) tick() })
-    }, intervalMs)
-    timer.unref()
-  }
+  const ticker = pollEvery(intervalMs, poll)
 
   return {
     start () {
       try {
         last ??= readFileSync(file, 'utf8')
       } catch { /* unreadable now: the first readable version counts as a change */ }
-      tick()
+      ticker.start()
     },
     stop () {
       stopped = true
-      clearTimeout(timer)
+      ticker.stop()
     },
     reload: async (trigger) => { await reload(trigger) },
   }

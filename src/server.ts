@@ -202,10 +202,11 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       const credentials = Object.fromEntries(Object.entries(next.credentials).map(([name, c]) =>
         [name, diff.credentials.unchanged.includes(name) ? config.credentials[name]! : c]))
       const effective: Config = { ...next, listen: config.listen, admin: config.admin, cache: config.cache, credentials }
-      for (const name of [...diff.credentials.changed, ...diff.credentials.removed]) await tokens.remove(name)
+      // New and changed credentials first (a changed one replaces its entry in place), then the
+      // upstreams, then removals: no request finds its credential missing.
       for (const name of [...diff.credentials.added, ...diff.credentials.changed]) {
         const c = credentials[name]!
-        tokens.add(createCredential(c, deps), c.timeout, identityOf(c, credentials))
+        await tokens.add(createCredential(c, deps), c.timeout, identityOf(c, credentials))
       }
       tokens.setRefresh(next.refresh)
       // TOKENPROXY_LOG_LEVEL wins over the file, on a reload as at start.
@@ -216,6 +217,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       config = effective
       used = usedCredentials(config)
       await applyUpstreams(config)
+      for (const name of diff.credentials.removed) await tokens.remove(name)
       if (!isEmpty(diff)) {
         const list = ({ added, changed, removed }: { added: string[], changed: string[], removed: string[] }): object => ({ added, changed, removed })
         logger.info({ credentials: list(diff.credentials), upstreams: list(diff.upstreams) }, 'config reloaded')

@@ -11,9 +11,17 @@ export interface ConfigDiff {
   restart: string[]
 }
 
+/** Secrets by value (JSON.stringify would call their toJSON, '[secret]', before any replacer sees them). */
+function revealed (value: unknown): unknown {
+  if (value instanceof Secret) return { secret: value.reveal() }
+  if (Array.isArray(value)) return value.map(revealed)
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealed(v)]))
+  return value
+}
+
 /** A definition as a comparable string: secrets by value (never logged), everything else as configured. */
 function definition (value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v instanceof Secret ? { secret: v.reveal() } : v))
+  return JSON.stringify(revealed(value))
 }
 
 function compare<T> (before: Record<string, T>, after: Record<string, T>): Changes {

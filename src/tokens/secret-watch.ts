@@ -19,6 +19,25 @@ interface Watched {
   problem?: string
 }
 
+/** Runs `poll` every `intervalMs`, the next run only after the last has finished; timers never keep the process alive. */
+export function pollEvery (intervalMs: number, poll: () => Promise<void>): { start (): void, stop (): void } {
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const tick = (): void => {
+    timer = setTimeout(() => {
+      void poll().finally(() => { if (!stopped) tick() })
+    }, intervalMs)
+    timer.unref()
+  }
+  return {
+    start: tick,
+    stop () {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}
+
 export interface SecretWatchOptions {
   logger: Logger
   /** Called once per credential whose secret changed (fetch a new token with it). */
@@ -59,7 +78,6 @@ export function watchSecretFiles (credentials: Record<string, CredentialConfig>,
   const files = watchedFiles(credentials)
   const log = opts.logger
   const intervalMs = opts.intervalMs ?? SECRET_POLL_MS
-  let timer: NodeJS.Timeout | undefined
   let stopped = false
 
   function trouble (w: Watched, problem: string): [] {
@@ -98,22 +116,17 @@ export function watchSecretFiles (credentials: Record<string, CredentialConfig>,
     for (const name of new Set(changed)) opts.onChange(name)
   }
 
-  function tick (): void {
-    timer = setTimeout(() => {
-      void poll().finally(() => { if (!stopped) tick() })
-    }, intervalMs)
-    timer.unref()
-  }
 
+  const ticker = pollEvery(intervalMs, poll)
   return {
     start () {
       if (files.length === 0) return
       log.info({ files: files.map((w) => w.path), intervalS: intervalMs / 1000 }, 'watching secret files for rotation')
-      tick()
+      ticker.start()
     },
     stop () {
       stopped = true
-      clearTimeout(timer)
+      ticker.stop()
     },
   }
 }

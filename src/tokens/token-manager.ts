@@ -96,21 +96,28 @@ export class TokenManager {
   }
 
   /**
-   * Adds a credential (config reload: a new or changed one) and, once started, fetches its first
-   * token; requests for it wait for that fetch as at start.
+   * Adds a credential (config reload: a new one, or a changed one in place of the old, with no
+   * moment without an entry) and, once started, fetches its first token; requests for it wait
+   * for that fetch as at start.
    */
-  add (credential: Credential, timeoutSeconds: number, cacheIdentity?: string): void {
+  async add (credential: Credential, timeoutSeconds: number, cacheIdentity?: string): Promise<void> {
+    const old = this.#entries.get(credential.name)
     const e = this.#add(credential, timeoutSeconds, cacheIdentity)
     if (this.#started) void this.#fetchNow(e)
+    if (old !== undefined) await this.#retire(old)
   }
 
   /** Removes a credential: its timers and fetch stop, and it cleans up (wallet logout). */
   async remove (name: string): Promise<void> {
     const e = this.#entry(name)
     this.#entries.delete(name)
+    this.#metrics.tokenExpiry.remove({ credential: name })
+    await this.#retire(e)
+  }
+
+  async #retire (e: Entry): Promise<void> {
     e.stop.abort()
     clearTimeout(e.timer)
-    this.#metrics.tokenExpiry.remove({ credential: name })
     await e.credential.close?.()
   }
 
@@ -129,8 +136,9 @@ export class TokenManager {
 
   /** The token to inject now, without waiting; undefined when none is usable. */
   usable (name: string): TokenInfo | undefined {
-    const e = this.#entry(name)
-    return this.#usable(e)
+    // A credential a reload removed has none (a request that started on the old route asks).
+    const e = this.#entries.get(name)
+    return e === undefined ? undefined : this.#usable(e)
   }
 
   /**
@@ -138,7 +146,8 @@ export class TokenManager {
    * (first token, or after a 401). Throws TOKEN_UNAVAILABLE when there is none.
    */
   async get (name: string): Promise<TokenInfo> {
-    const e = this.#entry(name)
+    const e = this.#entries.get(name)
+    if (e === undefined) throw new ProxyError('TOKEN_UNAVAILABLE', `credential "${name}" was removed by a config reload`, { credential: name }, { retryAfter: 1 })
     const now = this.#usable(e)
     if (now !== undefined) return now
     if (e.inflight !== undefined) await e.inflight
@@ -154,7 +163,8 @@ export class TokenManager {
    * to replay with; false when the floor kept `token` in use.
    */
   invalidate (name: string, token: string): boolean {
-    const e = this.#entry(name)
+    const e = this.#entries.get(name)
+    if (e === undefined) return false
     if (e.current?.token !== token) return true
     if (!e.refetches.take()) {
       this.#log.debug({ credential: name, fingerprint: e.current.fingerprint }, `upstream refused the token again; not fetching another within ${e.refetches.limit.windowMs / 1000}s of the last 401-triggered fetch`)

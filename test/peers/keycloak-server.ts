@@ -92,8 +92,12 @@ export function distribution(java: Java, variant: '' | 'auth' = ''): string {
   }
   // Unpack beside the target and rename, so an interrupted unpack is never taken for a distribution.
   const partial = mkdtempSync(join(CACHE, 'unpack-'));
-  const jar = spawnSync(join(java.home, 'bin', 'jar'), ['xf', zip], { cwd: partial, encoding: 'utf8' });
-  if (jar.status !== 0) throw new Error(`could not unpack ${zip}: ${jar.stderr}`);
+  // A JDK's `jar` unpacks it; a bare JRE has none, then `unzip`. kc.sh is run with `sh`, so lost mode bits do not matter.
+  const jarTool = join(java.home, 'bin', 'jar');
+  const unpack = existsSync(jarTool)
+    ? spawnSync(jarTool, ['xf', zip], { cwd: partial, encoding: 'utf8' })
+    : spawnSync('unzip', ['-q', zip], { cwd: partial, encoding: 'utf8' });
+  if (unpack.status !== 0) throw new Error(`could not unpack ${zip}: ${unpack.stderr ?? unpack.error?.message}`);
   renameSync(join(partial, `keycloak-${KEYCLOAK_VERSION}`), dir);
   rmSync(partial, { recursive: true, force: true });
   return dir;
@@ -379,9 +383,6 @@ export class KeycloakAdmin {
     return rep.realm;
   }
 
-  async updateRealm(realm: string, patch: Record<string, unknown>): Promise<void> {
-    await this.call('PUT', `/${realm}`, patch);
-  }
 
   /** The internal id of client `clientId`. */
   async clientUuid(realm: string, clientId: string): Promise<string> {
@@ -389,11 +390,11 @@ export class KeycloakAdmin {
     if (!found[0]) throw new Error(`no client ${clientId} in realm ${realm}`);
     return found[0].id;
   }
-
+  /** Merges `patch` into the client's representation (the admin API's PUT replaces it whole). */
   async updateClient(realm: string, clientId: string, patch: Record<string, unknown>): Promise<void> {
-    const id = await this.clientUuid(realm, clientId);
-    const current = await this.call<Record<string, unknown>>('GET', `/${realm}/clients/${id}`);
-    await this.call('PUT', `/${realm}/clients/${id}`, { ...current, ...patch });
+    const path = `/${realm}/clients/${await this.clientUuid(realm, clientId)}`;
+    const current = await this.call<Record<string, unknown>>('GET', path);
+    await this.call('PUT', path, { ...current, ...patch });
   }
 
   /** Regenerates the client's secret (as the console's "Regenerate" button does); returns the new one. */
@@ -409,11 +410,6 @@ export class KeycloakAdmin {
     return found[0].id;
   }
 
-  async updateUser(realm: string, username: string, patch: Record<string, unknown>): Promise<void> {
-    const id = await this.userId(realm, username);
-    const current = await this.call<Record<string, unknown>>('GET', `/${realm}/users/${id}`);
-    await this.call('PUT', `/${realm}/users/${id}`, { ...current, ...patch });
-  }
 
   /** The user's active sessions (each login is one; a refresh keeps it). */
   async userSessions(realm: string, username: string): Promise<Array<{ id: string; start: number; lastAccess: number }>> {
