@@ -1,6 +1,6 @@
 // What the loopback test peers share: request recording, JSON answers, Basic parsing, token-endpoint faults, listen and close.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 
 export { issuedList } from '../helpers/leak-registry.js';
 
@@ -192,4 +192,13 @@ export async function listenPeer(
       await closed;
     },
   };
+}
+
+/** A loopback port that was free a moment ago, for a server that must be told its port (redis-server, a dedicated listener). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

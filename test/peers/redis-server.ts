@@ -1,10 +1,10 @@
 // A real redis-server (the Debian package) on a free loopback port with a password: start, freeze, kill, restart, count commands.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer, type AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import type { SelfSigned } from '../helpers/tls-peers.js'
+import { freePort } from './peer-kit.js'
 
 export const REDIS_BIN = 'redis-server'
 
@@ -50,14 +50,6 @@ export async function redisForTest (t: Test, opts: { tls?: SelfSigned } = {}): P
   const peer = await startRedis(opts)
   t.teardown(() => peer.close())
   return peer
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** `tls`: serve TLS only (rediss://) with that certificate. */

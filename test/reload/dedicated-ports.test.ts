@@ -1,20 +1,12 @@
 // A reload opens a new dedicated port, moves one, and closes a removed one; the shared listener keeps its sockets throughout.
 import { writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
+import { freePort } from '../peers/peer-kit.js'
 import { startUpstream } from '../peers/upstream.js'
 import { sidecarYaml, startSidecar, until } from '../helpers/sidecar.js'
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const { port } = s.address() as AddressInfo
-  await new Promise((r) => s.close(r))
-  return port
-}
 
 t.test('dedicated ports follow the config; the shared listener\'s keep-alive connection survives', async (t) => {
   const kc = await startKeycloak({ clients: { app: { secret: 'app-secret' } } })
