@@ -68,6 +68,8 @@ async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
+    // However the exchange ended, its upstream timer has nothing left to bound.
+    clearTimeout(request.tp?.timer)
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)

@@ -84,6 +84,8 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
         `upstream "${upstream.name}" did not answer within ${upstream.timeout}s (waiting for a connection, connecting, TLS handshake and response headers)`,
         { upstream: upstream.name }))
     }, upstream.timeout * 1000)
+    // A timer left by an exchange that ended another way must not hold a stopping process open.
+    ctx.timer.unref()
     onBodyProgress(request, () => { ctx.timer?.refresh() })
   }
 
