@@ -163,6 +163,9 @@ export class KeycloakProcess {
       env: {
         ...process.env,
         JAVA_HOME: this.java.home,
+        // C1 only: a test server does not run long enough for C2 to pay off. Measured here: start 18.5 s
+        // and 27 CPU-s without, 12.9 s and 15 CPU-s with; the first start with its build 47 -> 29 CPU-s.
+        JAVA_OPTS_APPEND: `${process.env.JAVA_OPTS_APPEND ?? ''} -XX:TieredStopAtLevel=1`.trim(),
         KC_BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
         KC_BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
       },
