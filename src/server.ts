@@ -134,14 +134,12 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
 
   const prefixedOf = (c: Config): Prefixed[] => Object.values(c.upstreams).filter((u): u is Prefixed => u.prefix !== undefined)
   const dedicatedOf = (c: Config): UpstreamConfig[] => Object.values(c.upstreams).filter((u) => u.port !== undefined)
-  if (prefixedOf(config).length > 0) proxies.set('listen', await proxyListener('listen', config.listen.host, config.listen.port, false, prefixedOf(config)))
-  for (const u of dedicatedOf(config)) proxies.set(`upstreams.${u.name}`, await proxyListener(`upstreams.${u.name}`, config.listen.host, u.port!, true, [u]))
   const adminApp = buildAdmin({ tokens, metrics, usedCredentials: () => used, logger })
   const admin: Listener = { name: 'admin', app: adminApp, server: adminApp.server, ...config.admin }
 
   let started = false
   const addresses: Record<string, string> = {}
-  const listeners: Listener[] = [...proxies.values(), admin]
+  const listeners: Listener[] = [admin]
 
   async function listen (l: Listener | ProxyListener): Promise<void> {
     if (!isLoopbackHost(l.host)) {
@@ -182,6 +180,9 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
     listeners.splice(0, listeners.length, ...proxies.values(), admin)
     if (started) for (const l of proxies.values()) if (!l.server.listening) await listen(l)
   }
+
+  // At start as on a reload: one piece of code builds the proxy listeners from the config.
+  await applyUpstreams(config)
 
   const sidecar: Sidecar = {
     get config () { return config },
