@@ -16,6 +16,7 @@ FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle ./scripts/bundle
 # `npm ci` runs the `prepare` script: tsc, then esbuild writes dist/cli.js with every dependency inside.
 RUN npm ci --no-audit --no-fund
 

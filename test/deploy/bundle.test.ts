@@ -25,7 +25,7 @@ t.test('the source map names only src/ files, and still maps the bundle to them'
 
 t.test('filterSourceMap keeps every mapping of the kept sources exactly, and drops the others', async (t) => {
   const { build } = await import('esbuild')
-  const { filterSourceMap } = await import(new URL('../../src/bundle/source-map-filter.mjs', import.meta.url).href) as {
+  const { filterSourceMap } = await import(new URL('../../scripts/bundle/source-map-filter.mjs', import.meta.url).href) as {
     filterSourceMap (map: object, keep: (s: string) => boolean): { sources: string[], mappings: string }
   }
   const dir = t.testdir({

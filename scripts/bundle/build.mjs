@@ -8,7 +8,7 @@ import { filterSourceMap } from './source-map-filter.mjs'
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
 
 await build({
-  entryPoints: [here('../cli.ts')],
+  entryPoints: [here('../../src/cli.ts')],
   outfile: here('../../dist/cli.js'),
   allowOverwrite: true,
   bundle: true,
