@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from './config/checker.js'
 import { diffConfig, isEmpty, type ConfigDiff } from './config/diff.js'
-import type { Config, CredentialConfig, UpstreamConfig } from './config/types.js'
+import type { Config, CredentialConfig } from './config/types.js'
 import type { WindowLimit } from './credentials/attempt-window.js'
 import { createCredential } from './credentials/index.js'
 import { buildAdmin } from './observability/health.js'
@@ -13,6 +13,7 @@ import { openLogger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { ReplayBudget } from './proxy/body.js'
 import { ProxyListener, type RunState } from './proxy/listener.js'
+import { ProxyListenerSet } from './proxy/listener-set.js'
 import type { BackoffOptions } from './tokens/backoff.js'
 import { watchConfigFile, type ConfigWatch, type ReloadTrigger } from './reload.js'
 import { cacheIdentity } from './tokens/cache-identity.js'
@@ -90,8 +91,6 @@ export interface BuildOptions {
   refetchLimit?: WindowLimit
 }
 
-type Prefixed = UpstreamConfig & { prefix: string }
-
 export async function buildServer (initial: Config, opts: BuildOptions = {}): Promise<Sidecar> {
   let config = initial
   const logger = opts.logger ?? await openLogger(config.log)
@@ -124,16 +123,12 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   // One budget for every proxy listener: it bounds the memory that bodies kept for a replay take.
   const budget = new ReplayBudget(config.listen.replayBudget)
   const state: RunState = { closing: false }
-  const proxies = new Map<string, ProxyListener>()
-  const proxyListener = async (name: string, host: string, port: number, atRoot: boolean, upstreams: UpstreamConfig[]): Promise<ProxyListener> =>
-    await ProxyListener.create({
-      name, host, port, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps, atRoot,
-      // `listen` needs a restart to change, and with it the limits every proxy listener applies.
-      limits: config.listen, budget, state,
-    }, upstreams)
+  const proxies = new ProxyListenerSet({
+    host: config.listen.host, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps,
+    // `listen` needs a restart to change, and with it the limits every proxy listener applies.
+    limits: config.listen, budget, state,
+  }, config.listen.port)
 
-  const prefixedOf = (c: Config): Prefixed[] => Object.values(c.upstreams).filter((u): u is Prefixed => u.prefix !== undefined)
-  const dedicatedOf = (c: Config): UpstreamConfig[] => Object.values(c.upstreams).filter((u) => u.port !== undefined)
   const adminApp = buildAdmin({ tokens, metrics, usedCredentials: () => used, logger })
   const admin: Listener = { name: 'admin', app: adminApp, server: adminApp.server, ...config.admin }
 
@@ -154,31 +149,9 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
 
   /** Serves `next`'s upstreams: new apps behind the listeners kept, new dedicated ports opened, removed ones closed. */
   async function applyUpstreams (next: Config): Promise<void> {
-    const prefixed = prefixedOf(next)
-    const shared = proxies.get('listen')
-    if (shared !== undefined) await shared.serve(prefixed)
-    else if (prefixed.length > 0) proxies.set('listen', await proxyListener('listen', config.listen.host, config.listen.port, false, prefixed))
-    const wanted = new Map(dedicatedOf(next).map((u) => [`upstreams.${u.name}`, u]))
-    for (const [name, l] of proxies) {
-      if (name === 'listen' || wanted.has(name)) continue
-      proxies.delete(name)
-      delete addresses[name]
-      void l.close()
-    }
-    for (const [name, u] of wanted) {
-      const have = proxies.get(name)
-      if (have !== undefined && have.port === u.port) {
-        await have.serve([u])
-        continue
-      }
-      if (have !== undefined) {
-        proxies.delete(name)
-        void have.close()
-      }
-      proxies.set(name, await proxyListener(name, config.listen.host, u.port!, true, [u]))
-    }
-    listeners.splice(0, listeners.length, ...proxies.values(), admin)
-    if (started) for (const l of proxies.values()) if (!l.server.listening) await listen(l)
+    for (const name of await proxies.apply(next.upstreams)) delete addresses[name]
+    listeners.splice(0, listeners.length, ...proxies.all, admin)
+    if (started) for (const l of proxies.all) if (!l.server.listening) await listen(l)
   }
 
   // At start as on a reload: one piece of code builds the proxy listeners from the config.
@@ -241,7 +214,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       for (const l of listeners) l.server.keepAliveTimeout = 1
       secrets.stop()
       configWatch?.stop()
-      await Promise.all([...proxies.values()].map(async (l) => { await l.close() }).concat(admin.app.close()))
+      await Promise.all([proxies.close(), admin.app.close()])
       clearTimeout(force)
       await tokens.close()
       summary.close()

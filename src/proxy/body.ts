@@ -5,7 +5,7 @@ import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProxyError } from '../errors.js'
 
-/** SPEC: a body is replayable when it is "buffered under 1 MiB": a declared length of at most this minus one. */
+/** A body is replayable when it is buffered under 1 MiB: a declared length of at most this minus one. */
 export const MAX_REPLAY_BYTES = 1024 * 1024
 
 /** Bytes that the bodies kept for a replay may hold at once, across every proxy listener. */

@@ -11,7 +11,7 @@ export function sendProblem (reply: FastifyReply, err: ProxyError, request: Fast
     reply.raw.destroy()
     return
   }
-  // Headers copied from an upstream answer (a 401 being replayed, say) must not leak into the problem.
+  // Only the problem's own headers: not what an attempt left on the reply (reply-from's `connection: close`, say).
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
   // A body that stalled was not read to its end, or the listener is closing: the connection carries no further request.

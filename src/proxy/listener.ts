@@ -13,7 +13,7 @@ import { registerBodyHandling, type ReplayBudget } from './body.js'
 import { registerErrorHandling, sendProblem } from './error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './raw-refusals.js'
 import { checkHost, checkRequestTarget, checkTransferEncoding, mergeSlashes } from './request-guard.js'
-import { registerUpstream, type RouteDeps } from './routes.js'
+import { registerUpstream, type RouteDeps } from './route.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
