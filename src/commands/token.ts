@@ -5,7 +5,7 @@ import type { Credential, IssuedToken } from '../credentials/credential.js'
 import { withDeadline } from '../credentials/deadline.js'
 import { createCredential } from '../credentials/index.js'
 import { toTokenError } from '../credentials/token-error.js'
-import { fingerprint } from '../observability/logger.js'
+import { fingerprint } from '../tokens/fingerprint.js'
 import { hintFor } from './token-hints.js'
 
 export interface TokenReport { raw: string, text: string }

@@ -2,7 +2,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { decodeJwt } from 'jose'
-import { fingerprint } from '../observability/logger.js'
+import { fingerprint } from '../tokens/fingerprint.js'
 
 export interface EchoUpstream { url: string, close (): Promise<void> }
 

@@ -1,5 +1,4 @@
-// pino logger with redaction compiled once; tokens appear only as fingerprints.
-import { createHash } from 'node:crypto'
+// pino logger with redaction compiled once; tokens appear only as fingerprints (tokens/fingerprint.ts).
 import { LogController, type FastifyBaseLogger } from 'fastify'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import type { LogConfig } from '../config/types.js'
@@ -52,11 +51,6 @@ export async function openLogger (log: Pick<LogConfig, 'level' | 'format'>, io: 
   return pino(commonOptions(log.level), { write: (line: string) => { out.write(prettify(line)) } })
 }
 
-/** First 8 hex of the token's SHA-256: enough to correlate, useless to an attacker. */
-export function fingerprint (token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 8)
-}
-
 /** Fastify option: no per-request log lines (tokenproxy logs what matters itself, off the hot path). */
 export const quietRequests = (): { logController: InstanceType<typeof LogController>, childLoggerFactory: typeof lazyChildLogger } =>
   ({ logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: lazyChildLogger })
@@ -67,7 +61,7 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 /**
  * fastify's per-request logger (`request.log`, bound to the reqId), made only when a line is really
  * written. fastify's default makes a pino child for every request, and pino runs the redaction over
- * its bindings each time: about 2% of a small GET's CPU for a logger that is almost never used.
+ * its bindings each time, for a logger that is almost never used.
  */
 class LazyRequestLogger {
   private made: Logger | undefined

@@ -1,7 +1,7 @@
 // A token's expiry: the earlier of expires_in (local clock at receipt) and the JWT `exp` claim.
 import { decodeJwt } from 'jose'
 import { MAX_LIFETIME_S } from '../credentials/token-response.js'
-import { fingerprint } from '../observability/logger.js'
+import { fingerprint } from './fingerprint.js'
 
 /** Used when a token is not a JWT and the service gave no expires_in. */
 export const DEFAULT_LIFETIME_S = 60
