@@ -1,9 +1,9 @@
 // The Redis side of the shared cache: ioredis loaded on demand, every command bounded by 250 ms, one warning per outage.
 import type { Redis as RedisClient } from 'ioredis'
 import type { Logger } from 'pino'
+import type { Counter } from 'prom-client'
 import { publicRedisUrl } from '../config/cache-schema.js'
 import type { CacheConfig } from '../config/types.js'
-import type { Metrics } from '../observability/metrics.js'
 
 /** The longest a command (and so a client request) waits on Redis. */
 export const REDIS_WAIT_MS = 250
@@ -14,6 +14,11 @@ const PROBE_MS = 1000
 
 export type CacheOperation = 'get' | 'set' | 'lock' | 'delete'
 
+/** What the shared cache counts (observability/metrics.ts registers it). */
+export interface CacheMetrics {
+  cacheOperations: Counter<'operation' | 'outcome'>
+}
+
 /** Deletes KEYS[1] only if it still holds ARGV[1]: releases a lock, drops a refused token. */
 const COMPARE_AND_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -23,7 +28,7 @@ type Client = RedisClient & { tpCompareAndDelete: (key: string, value: string) =
 export class RedisStore {
   readonly #client: Client
   readonly #log: Logger
-  readonly #metrics: Metrics
+  readonly #metrics: CacheMetrics
   readonly #where: string
   #up = true
   /** The first connection attempt's outcome: true once ready, false at its first error (refused, timed out, auth). */
@@ -31,7 +36,7 @@ export class RedisStore {
   #probe?: NodeJS.Timeout
   #closed = false
 
-  private constructor (client: Client, where: string, log: Logger, metrics: Metrics) {
+  private constructor (client: Client, where: string, log: Logger, metrics: CacheMetrics) {
     this.#client = client
     this.#where = where
     this.#log = log
@@ -45,7 +50,7 @@ export class RedisStore {
   }
 
   /** Connects in the background; loads the Redis client only now, so a config without `cache` never pays for it. */
-  static async open (cfg: CacheConfig['redis'], log: Logger, metrics: Metrics): Promise<RedisStore> {
+  static async open (cfg: CacheConfig['redis'], log: Logger, metrics: CacheMetrics): Promise<RedisStore> {
     const { Redis } = await import('ioredis')
     const tls = cfg.url.startsWith('rediss:')
     const client = new Redis(cfg.url, {

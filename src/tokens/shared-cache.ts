@@ -5,10 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { CacheConfig } from '../config/types.js'
 import { TokenRequestError } from '../credentials/token-error.js'
-import type { Metrics } from '../observability/metrics.js'
 import { open, seal } from './cache-crypto.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
-import { RedisStore } from './redis-store.js'
+import { RedisStore, type CacheMetrics } from './redis-store.js'
 
 /** How often a replica waiting for another one's token request looks for its result. */
 const POLL_MS = 50
@@ -62,7 +61,7 @@ export class SharedCache {
     this.#now = now
   }
 
-  static async open (cfg: CacheConfig['redis'], log: Logger, metrics: Metrics, now: () => number = Date.now): Promise<SharedCache> {
+  static async open (cfg: CacheConfig['redis'], log: Logger, metrics: CacheMetrics, now: () => number = Date.now): Promise<SharedCache> {
     return new SharedCache(await RedisStore.open(cfg, log, metrics), cfg, log, now)
   }
 

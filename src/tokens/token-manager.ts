@@ -1,12 +1,12 @@
 // Holds one token per credential: refresh ahead, one fetch in flight, backoff, never an unusable token.
 import type { Logger } from 'pino'
+import type { Counter, Gauge, Histogram } from 'prom-client'
 import type { RefreshConfig } from '../config/types.js'
 import type { Credential } from '../credentials/credential.js'
 import { AttemptWindow, type WindowLimit } from '../credentials/attempt-window.js'
 import { withDeadline } from '../credentials/deadline.js'
 import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credentials/token-error.js'
 import { ProxyError } from '../errors.js'
-import type { Metrics } from '../observability/metrics.js'
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
 import { WAIT_TIMEOUT, type Obtained, type SharedCache, type TokenSource } from './shared-cache.js'
@@ -19,6 +19,13 @@ const MAX_TIMER_MS = 24 * 3600 * 1000
  * answers 401 whatever the token would otherwise cost a token request per client request.
  */
 export const AUTH_REFETCH_LIMIT: WindowLimit = { max: 1, windowMs: 10_000 }
+
+/** What the token manager measures (observability/metrics.ts registers these). */
+interface TokenMetrics {
+  tokenRequests: Counter<'credential' | 'outcome'>
+  tokenDuration: Histogram<'credential'>
+  tokenExpiry: Gauge<'credential'>
+}
 
 export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
 
@@ -57,7 +64,7 @@ export interface TokenManagerOptions {
   cache?: SharedCache
   refresh: RefreshConfig
   logger: Logger
-  metrics: Metrics
+  metrics: TokenMetrics
   backoff?: BackoffOptions
   now?: () => number
   random?: () => number
@@ -69,7 +76,7 @@ export class TokenManager {
   readonly #entries = new Map<string, Entry>()
   #refresh: RefreshConfig
   readonly #log: Logger
-  readonly #metrics: Metrics
+  readonly #metrics: TokenMetrics
   readonly #backoff: BackoffOptions
   readonly #now: () => number
   readonly #random: () => number
