@@ -18,7 +18,7 @@ export class TokenCommandError extends Error {}
 
 function failure (cfg: Config['credentials'][string], tokenUrl: string, thrown: unknown): TokenCommandError {
   const err = toTokenError(thrown)
-  const what = err.info.error === 'timeout' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
+  const what = err.code === 'TIMEOUT' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
   const hint = hintFor(cfg.type, err.info)
   return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${hint === undefined ? '' : `\n  what to check: ${hint}`}`)
 }

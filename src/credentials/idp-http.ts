@@ -68,9 +68,9 @@ async function post (url: string, headers: Record<string, string>, body: string,
   } catch (err) {
     const code = (err as { code?: unknown }).code
     if (typeof code === 'string' && CERT_ERROR.test(code)) {
-      throw new TokenRequestError(
+      throw new TokenRequestError('TLS_UNTRUSTED',
         `TLS certificate of ${new URL(url).host} not trusted: ${code} (${(err as Error).message}); for a private CA set ca: { file: PATH } on the credential`,
-        { outcome: 'error', error: code }, { cause: err })
+        { error: code }, { cause: err })
     }
     throw err
   }

@@ -14,9 +14,7 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
   // 401: the client (Basic) or the tenant scope was refused; 400: the account or password was.
   const rejected = answer.status === 400 || answer.status === 401
   const what = error === undefined && description === undefined ? describeBody(answer) : [error, description].filter(Boolean).join(': ')
-  return new TokenRequestError(`REGARDS answered ${answer.status}: ${what}`, {
-    outcome: rejected ? 'rejected' : 'error', status: answer.status, error, description,
-  })
+  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `REGARDS answered ${answer.status}: ${what}`, { status: answer.status, error, description })
 }
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
@@ -45,7 +43,7 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
       if (answer.status < 200 || answer.status >= 300) throw regardsError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
-        throw new TokenRequestError(`REGARDS answered ${answer.status} with ${describeBody(answer)}`, { outcome: 'error', status: answer.status, error: 'bad_response' })
+        throw new TokenRequestError('BAD_RESPONSE', `REGARDS answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
       }
       return { accessToken: readAccessToken(json, 'REGARDS', answer.status), expiresIn: readExpiresIn(json.expires_in) }
     },

@@ -56,10 +56,10 @@ export function readExpiresIn (v: unknown): number | undefined {
 /** A token from a service's answer, checked to be safe to put in a header. */
 export function checkToken (token: unknown, service: string, field: string, status: number): string {
   if (typeof token !== 'string' || token === '') {
-    throw new TokenRequestError(`${service} answered ${status} without ${field}`, { outcome: 'error', status, error: 'no_access_token' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${status} without ${field}`, { status, error: 'no_access_token' })
   }
   if (!TOKEN_CHARS.test(token)) {
-    throw new TokenRequestError(`${service} answered ${field} with characters not allowed in a header`, { outcome: 'error', status, error: 'bad_access_token' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${field} with characters not allowed in a header`, { status, error: 'bad_access_token' })
   }
   return token
 }
@@ -69,7 +69,7 @@ export function readAccessToken (body: Record<string, unknown>, service: string,
   const token = checkToken(body.access_token, service, 'an access_token', status)
   const type = body.token_type
   if (type !== undefined && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
-    throw new TokenRequestError(`${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`, { outcome: 'error', status, error: 'unsupported_token_type' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`, { status, error: 'unsupported_token_type' })
   }
   return token
 }
@@ -83,9 +83,7 @@ export function oauthError (answer: IdpAnswer, service: string): TokenRequestErr
   const what = error === undefined
     ? `${describeBody(answer)}`
     : `${error}${description ? `: ${description}` : ''}`
-  return new TokenRequestError(`${service} answered ${answer.status}: ${what}`, {
-    outcome: rejected ? 'rejected' : 'error', status: answer.status, error, description,
-  })
+  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `${service} answered ${answer.status}: ${what}`, { status: answer.status, error, description })
 }
 
 /** A standard OAuth 2.0 token endpoint answer (Keycloak's shape). */
@@ -93,7 +91,7 @@ export function parseOAuthAnswer (answer: IdpAnswer, service: string): IssuedTok
   if (answer.status < 200 || answer.status >= 300) throw oauthError(answer, service)
   const body = parseJson(answer)
   if (body === undefined) {
-    throw new TokenRequestError(`${service} answered ${answer.status} with ${describeBody(answer)}`, { outcome: 'error', status: answer.status, error: 'bad_response' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
   }
   return { accessToken: readAccessToken(body, service, answer.status), expiresIn: readExpiresIn(body.expires_in), body }
 }

@@ -4,7 +4,7 @@ import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
 import { AttemptWindow, type WindowLimit } from './attempt-window.js'
 import { withDeadline } from './deadline.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
-import { TokenRequestError, type TokenErrorInfo } from './token-error.js'
+import { TokenRequestError } from './token-error.js'
 import { checkToken, clean, describeBody, errorBody, parseJson } from './token-response.js'
 
 /** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
@@ -14,15 +14,13 @@ export const LOGIN_LIMIT: WindowLimit = { max: 20, windowMs: 60_000 }
 function walletError (answer: IdpAnswer): TokenRequestError {
   const body = errorBody(answer)
   const message = clean(body?.message)
-  let info: TokenErrorInfo
-  if (answer.status === 429) {
-    info = { outcome: 'error', status: 429, error: 'rate_limited', description: message }
-  } else {
-    const refused = (answer.status >= 400 && answer.status < 500) || /\b401\b|unauthorized|invalid (user )?credentials/i.test(message ?? '')
-    info = { outcome: refused ? 'rejected' : 'error', status: answer.status, error: refused ? 'login_failed' : clean(body?.id, 80) ?? 'login_error', description: message }
-  }
   const what = message ?? describeBody(answer)
-  return new TokenRequestError(`wallet login answered ${answer.status}: ${what}`, info)
+  const failed = `wallet login answered ${answer.status}: ${what}`
+  if (answer.status === 429) return new TokenRequestError('RATE_LIMITED', failed, { status: 429, error: 'rate_limited', description: message })
+  const refused = (answer.status >= 400 && answer.status < 500) || /\b401\b|unauthorized|invalid (user )?credentials/i.test(message ?? '')
+  return new TokenRequestError(refused ? 'REJECTED' : 'SERVICE_ERROR', failed, {
+    status: answer.status, error: refused ? 'login_failed' : clean(body?.id, 80) ?? 'login_error', description: message,
+  })
 }
 
 export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: CredentialDeps, limit = LOGIN_LIMIT): Credential {
@@ -35,7 +33,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
     try {
       return await deps.tokenFor(name)
     } catch (err) {
-      throw new TokenRequestError(`cannot log in to the wallet: keycloak credential "${name}" has no token (${(err as Error).message})`, { outcome: 'error', error: 'keycloak_token_unavailable' }, { cause: err })
+      throw new TokenRequestError('DEPENDENCY_UNAVAILABLE', `cannot log in to the wallet: keycloak credential "${name}" has no token (${(err as Error).message})`, { error: 'keycloak_token_unavailable' }, { cause: err })
     }
   }
 
@@ -45,7 +43,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
     tokenUrl: loginUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
       if (logins.count() >= limit.max) {
-        throw new TokenRequestError(`not logging in: ${logins.count()} wallet logins in the last ${limit.windowMs / 1000}s already (the wallet allows 30 per minute per user)`, { outcome: 'error', error: 'login_rate_limited' })
+        throw new TokenRequestError('LOGIN_RATE_LIMITED', `not logging in: ${logins.count()} wallet logins in the last ${limit.windowMs / 1000}s already (the wallet allows 30 per minute per user)`, { error: 'login_rate_limited' })
       }
       const body: Record<string, string> = { type: 'keycloak' }
       if (cfg.username !== undefined) body.username = cfg.username
@@ -56,7 +54,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
-        throw new TokenRequestError(`wallet login answered ${answer.status} with ${describeBody(answer)}`, { outcome: 'error', status: answer.status, error: 'bad_response' })
+        throw new TokenRequestError('BAD_RESPONSE', `wallet login answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
       }
       const token = checkToken(json.token, 'the wallet login', 'a token', answer.status)
       session = { token, keycloakUserId: json.keycloakUserId }

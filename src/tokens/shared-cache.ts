@@ -16,9 +16,6 @@ const LOCK_MARGIN_MS = 2000
 
 export type TokenSource = 'identity-service' | 'cache'
 
-/** The `error` of a wait for another replica's token that ran out (the token-request timeout). */
-export const WAIT_TIMEOUT = 'cache_wait_timeout'
-
 export interface Obtained {
   info: TokenInfo
   source: TokenSource
@@ -87,7 +84,7 @@ export class SharedCache {
         }
       }
       if (this.#now() >= deadline) {
-        throw new TokenRequestError(`waited ${req.timeoutMs / 1000}s for the replica holding the lock to get a token`, { outcome: 'error', error: WAIT_TIMEOUT })
+        throw new TokenRequestError('CACHE_WAIT_TIMEOUT', `waited ${req.timeoutMs / 1000}s for the replica holding the lock to get a token`, { error: 'cache_wait_timeout' })
       }
       await sleep(POLL_MS, undefined, { signal: req.signal })
     }

@@ -9,7 +9,7 @@ import { TokenRequestError, toTokenError, type TokenErrorInfo } from '../credent
 import { ProxyError } from '../errors.js'
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff.js'
 import { describeToken, type TokenInfo } from './lifetime.js'
-import { WAIT_TIMEOUT, type Obtained, type SharedCache, type TokenSource } from './shared-cache.js'
+import type { Obtained, SharedCache, TokenSource } from './shared-cache.js'
 
 /** Longest single timer: a day, well under Node's 2^31-1 ms limit. */
 const MAX_TIMER_MS = 24 * 3600 * 1000
@@ -311,9 +311,9 @@ export class TokenManager {
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
       if (usableFor <= 0) {
-        throw new TokenRequestError(
+        throw new TokenRequestError('EXPIRED_ON_ARRIVAL',
           `token arrived with ${Math.round((info.expiresAt - info.receivedAt) / 100) / 10}s left (${info.expirySource}), not more than refresh.minValidity (${this.#refresh.minValidity}s)`,
-          { outcome: 'error', error: 'token_expired_on_arrival' })
+          { error: 'token_expired_on_arrival' })
       }
       return info
     } finally {
@@ -362,7 +362,7 @@ export class TokenManager {
       e.failures += 1
       e.lastError = { ...err.info, message: err.message, at: new Date(this.#now()).toISOString() }
       // Waiting in vain for another replica's token request is not a request of this one's.
-      if (err.info.error !== WAIT_TIMEOUT) this.#metrics.tokenRequests.inc({ credential: name, outcome: err.outcome })
+      if (err.code !== 'CACHE_WAIT_TIMEOUT') this.#metrics.tokenRequests.inc({ credential: name, outcome: err.outcome })
       const delay = backoffDelay(e.failures, err.outcome, this.#backoff, this.#random)
       const still = this.#usable(e)
       const fields = {
