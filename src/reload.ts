@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { ConfigError, parseConfig } from './config/load.js'
-import type { Config } from './config/types.js'
+import { ConfigError, parseConfig, type Config } from './configuration.js'
 import type { Metrics } from './observability/metrics.js'
 import { SECRET_POLL_MS, pollEvery } from './tokens/secret-watch.js'
 

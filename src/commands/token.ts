@@ -1,9 +1,9 @@
 // `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import type { Config } from '../config/types.js'
+import type { Config, CredentialConfig } from '../configuration.js'
 import type { Credential, IssuedToken } from '../credentials/credential.js'
 import { withDeadline } from '../credentials/deadline.js'
-import { createCredential } from '../credentials/index.js'
+import { createCredential } from '../credentials/registry.js'
 import { toTokenError } from '../credentials/token-error.js'
 import { fingerprint } from '../tokens/fingerprint.js'
 import { hintFor } from './token-hints.js'
@@ -16,10 +16,10 @@ const fetchOnce = async (credential: Credential, timeoutS: number): Promise<Issu
 /** A failed token request, told as: which credential, which URL, what happened, what to check. */
 export class TokenCommandError extends Error {}
 
-function failure (cfg: Config['credentials'][string], tokenUrl: string, thrown: unknown): TokenCommandError {
+function failure (cfg: CredentialConfig, tokenUrl: string, thrown: unknown): TokenCommandError {
   const err = toTokenError(thrown)
   const what = err.code === 'TIMEOUT' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
-  const hint = hintFor(cfg.type, err.info)
+  const hint = hintFor(cfg, err.info)
   return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${hint === undefined ? '' : `\n  what to check: ${hint}`}`)
 }
 

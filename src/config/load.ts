@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import type { Substitutions } from './checker.js'
-import type { Config } from './types.js'
+import type { CredentialSchema } from './credential-schema.js'
+import type { Config, CredentialBase } from './types.js'
 import { validateConfig } from './validate.js'
 
 /** Every problem found in a config, each prefixed by its path; the file's path, when there is one, in the header. */
@@ -42,7 +43,15 @@ export function substituteEnv (node: unknown, env: NodeJS.ProcessEnv, problems: 
   return node
 }
 
-export function parseConfig (text: string, env: NodeJS.ProcessEnv = process.env, file?: string): Config {
+interface ParseOptions<C extends CredentialBase> {
+  /** The file the text came from, for the error's header. */
+  file?: string
+  /** The credential types there are: one schema per identity service. */
+  services: readonly CredentialSchema<C>[]
+}
+
+export function parseConfig<C extends CredentialBase> (text: string, env: NodeJS.ProcessEnv, opts: ParseOptions<C>): Config<C> {
+  const { file } = opts
   let doc: unknown
   try {
     doc = parse(text, { prettyErrors: true, uniqueKeys: true })
@@ -53,18 +62,18 @@ export function parseConfig (text: string, env: NodeJS.ProcessEnv = process.env,
   const problems: string[] = []
   const subs: Substitutions = { fromEnv: new Map(), unset: new Set() }
   const substituted = substituteEnv(doc ?? {}, env, problems, '', subs)
-  const { config, problems: more } = validateConfig(substituted, env, subs)
+  const { config, problems: more } = validateConfig(substituted, env, { services: opts.services, subs })
   problems.push(...more)
   if (problems.length > 0 || config === undefined) throw new ConfigError(problems, file)
   return config
 }
 
-export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig<C extends CredentialBase> (file: string, env: NodeJS.ProcessEnv, opts: Omit<ParseOptions<C>, 'file'>): Config<C> {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
     throw new ConfigError([`(file): cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`], file)
   }
-  return parseConfig(text, env, file)
+  return parseConfig(text, env, { ...opts, file })
 }

@@ -24,8 +24,11 @@ export interface RefreshConfig {
   minValidity: number
 }
 
-interface CredentialBase {
+/** What every credential has, whatever its identity service; each service extends it with its own fields. */
+export interface CredentialBase {
   name: string
+  /** The identity service: the `type:` of the entry. */
+  type: string
   /** The identity service's token URL, derived from url+realm when not given. */
   tokenUrl: string
   /** Seconds allowed for one token request. */
@@ -34,46 +37,6 @@ interface CredentialBase {
   /** PEM certificates trusted for the identity service's TLS instead of the system CAs. */
   ca?: string
 }
-
-export type ClientAuth = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
-
-export interface KeycloakCredential extends CredentialBase {
-  type: 'keycloak'
-  grant: 'client_credentials' | 'password'
-  clientId: string
-  clientSecret?: Secret
-  clientAuth: ClientAuth
-  username?: string
-  password?: Secret
-  scope?: string
-  /** Extra form parameters for every token request (audience, resource, ...). */
-  params?: Record<string, string>
-  privateKey?: Secret
-  keyId?: string
-  alg?: string
-}
-
-export interface RegardsCredential extends CredentialBase {
-  type: 'regards'
-  tenant: string
-  client: { id: string, secret: Secret }
-  username: string
-  password: Secret
-  /** `json` (REGARDS V2, 2024+) or `form` (V1 servers read query/form parameters). */
-  format: 'json' | 'form'
-}
-
-export interface WaltidWalletCredential extends CredentialBase {
-  type: 'waltid-wallet'
-  /** The wallet-api root; routes live under {url}/wallet-api. */
-  url: string
-  username?: string
-  password?: Secret
-  /** Log in with this keycloak credential's access token instead of a password. */
-  keycloak?: string
-}
-
-export type CredentialConfig = KeycloakCredential | RegardsCredential | WaltidWalletCredential
 
 /** What happens to the client's forwarding headers (Forwarded, X-Forwarded-*, X-Real-IP): see README. */
 export type ForwardedMode = 'strip' | 'set' | 'keep'
@@ -118,14 +81,15 @@ export interface CacheConfig {
   }
 }
 
-export interface Config {
+/** `C`: the credential types the config was read with (the identity services handed to validateConfig). */
+export interface Config<C extends CredentialBase = CredentialBase> {
   listen: ListenConfig
   admin: Endpoint
   log: LogConfig
   refresh: RefreshConfig
   /** Seconds that in-flight requests get to finish on SIGTERM. */
   shutdownGrace: number
-  credentials: Record<string, CredentialConfig>
+  credentials: Record<string, C>
   upstreams: Record<string, UpstreamConfig>
   cache?: CacheConfig
 }

@@ -1,8 +1,8 @@
 // Validates a parsed config document: every problem at once, each with its path; then freezes it.
 import { readCache } from './cache-schema.js'
 import { Checker, type Substitutions } from './checker.js'
-import { checkCredentialLinks, readCredential } from './credential-schemas.js'
-import type { Config, CredentialConfig, Endpoint, ForwardedMode, ListenConfig, LogConfig, UpstreamConfig } from './types.js'
+import { checkCredentialLinks, readCredential, type CredentialSchema } from './credential-schema.js'
+import type { Config, CredentialBase, Endpoint, ForwardedMode, ListenConfig, LogConfig, UpstreamConfig } from './types.js'
 
 type Raw = Record<string, unknown>
 
@@ -62,7 +62,7 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
 }
 
 /** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
-function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialConfig>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
+function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialBase>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
   const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'forwarded', 'methodOverride', 'insecureHttp', 'ca'])
   if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
@@ -83,8 +83,15 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   return { u: { name, target, credential, prefix, port, timeout, connections, forwarded, methodOverride, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
 }
 
-export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Substitutions): { config?: Config, problems: string[] } {
-  const c = new Checker(env, subs)
+interface ValidateOptions<C extends CredentialBase> {
+  /** The credential types there are: one schema per identity service. */
+  services: readonly CredentialSchema<C>[]
+  /** Where ${VAR} references went (load.ts), so that problems name their variables. */
+  subs?: Substitutions
+}
+
+export function validateConfig<C extends CredentialBase> (doc: unknown, env: NodeJS.ProcessEnv, opts: ValidateOptions<C>): { config?: Config<C>, problems: string[] } {
+  const c = new Checker(env, opts.subs)
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams', 'cache']) ?? {}
   const listen = listenConfig(c, root.listen)
   const { host: adminHost, port: adminPort } = endpoint(c, root.admin, 'admin', 9901)
@@ -103,12 +110,12 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Sub
 
   const credentialEntries = named(c, root.credentials, 'credentials')
   const credentialNames = credentialEntries.map(([n]) => n)
-  const credentials: Record<string, CredentialConfig> = {}
+  const credentials: Record<string, C> = {}
   for (const [name, raw] of credentialEntries) {
-    const cred = readCredential(c, raw, `credentials.${name}`, name)
+    const cred = readCredential(c, raw, `credentials.${name}`, name, opts.services)
     if (cred) credentials[name] = cred
   }
-  checkCredentialLinks(c, credentials, credentialNames)
+  checkCredentialLinks(c, credentials, credentialNames, opts.services)
 
   const upstreams: Record<string, UpstreamConfig> = {}
   const prefixes = new Map<string, string>()
@@ -133,7 +140,7 @@ export function validateConfig (doc: unknown, env: NodeJS.ProcessEnv, subs?: Sub
   }
   const cache = readCache(c, root.cache)
   if (c.problems.length > 0) return { problems: c.problems }
-  const config: Config = {
+  const config: Config<C> = {
     listen, admin, log: { level, requests, ...(format === undefined ? {} : { format }) }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
     ...(cache === undefined ? {} : { cache }),
   }

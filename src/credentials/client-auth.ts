@@ -1,7 +1,7 @@
 // OAuth client authentication for a token request: secret in the form, HTTP Basic, or a signed JWT.
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
-import type { KeycloakCredential } from '../config/types.js'
+import type { KeycloakCredential } from './keycloak.js'
 import { basicAuth } from './idp-http.js'
 
 /** Algorithms Keycloak accepts for "Signed JWT" client authentication: asymmetric only. */

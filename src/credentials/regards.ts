@@ -1,9 +1,42 @@
 // REGARDS rs-authentication: password grant, HTTP Basic client auth, tenant as ?scope=, JSON body (V2).
-import type { RegardsCredential } from '../config/types.js'
+import type { Checker } from '../config/checker.js'
+import { readTimeout, type Raw } from '../config/credential-schema.js'
+import { Secret } from '../config/secrets.js'
+import type { CredentialBase } from '../config/types.js'
 import type { Credential, IssuedToken } from './credential.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
+import type { IdentityService } from './service.js'
 import { TokenRequestError } from './token-error.js'
 import { clean, describeBody, errorBody, parseJson, readAccessToken, readExpiresIn } from './token-response.js'
+
+interface RegardsCredential extends CredentialBase {
+  type: 'regards'
+  tenant: string
+  client: { id: string, secret: Secret }
+  username: string
+  password: Secret
+  /** `json` (REGARDS V2, 2024+) or `form` (V1 servers read query/form parameters). */
+  format: 'json' | 'form'
+}
+
+function read (c: Checker, obj: Raw, path: string, name: string): RegardsCredential | undefined {
+  const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
+  const url = c.url(c.string(obj, 'url', path, { required: true }), `${path}.url`, insecureHttp)
+  const tenant = c.string(obj, 'tenant', path, { required: true })
+  const client = c.object(obj.client, `${path}.client`, ['id', 'secret']) ?? {}
+  // REGARDS ships with the client `client` / `secret`.
+  const clientId = c.string(client, 'id', `${path}.client`, { default: 'client' })!
+  const clientSecret = c.secret(client, 'secret', `${path}.client`, false) ?? new Secret('secret')
+  const username = c.string(obj, 'username', path, { required: true })
+  const password = c.secret(obj, 'password', path, true)
+  const format = c.string(obj, 'format', path, { default: 'json', oneOf: ['json', 'form'] }) as RegardsCredential['format']
+  const timeout = readTimeout(c, obj, path)
+  if (url === undefined || tenant === undefined || username === undefined || password === undefined || timeout === undefined) return undefined
+  return {
+    type: 'regards', name, tokenUrl: `${url}/api/v1/rs-authentication/oauth/token`, timeout, insecureHttp,
+    tenant, client: { id: clientId, secret: clientSecret }, username, password, format,
+  }
+}
 
 /** REGARDS errors: `{detailMessage, additionalInformation: {error: ACCOUNT_UNKNOWN}}` or Spring's `{error, message}`. */
 function regardsError (answer: IdpAnswer): TokenRequestError {
@@ -48,4 +81,17 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
       return { accessToken: readAccessToken(json, 'REGARDS', answer.status), expiresIn: readExpiresIn(json.expires_in) }
     },
   }
+}
+
+export const regardsService: IdentityService<RegardsCredential> = {
+  type: 'regards',
+  keys: ['url', 'tenant', 'client', 'username', 'password', 'format'],
+  read,
+  describe: (c) => [`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`, `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`].join(', '),
+  identity: (c) => ({ clientId: c.client.id, username: c.username, tenant: c.tenant }),
+  hints: [
+    { match: (i) => i.status === 401, fix: '`client` is REGARDS\' OAuth client (default `client`/`secret`); `tenant` is the project name, sent as `scope`' },
+    { match: (i) => i.status === 400, fix: 'check the user\'s access to that project; a V1 server (before 2024) also needs `format: form`' },
+  ],
+  create: (cfg) => regardsCredential(cfg),
 }

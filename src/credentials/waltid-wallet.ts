@@ -1,11 +1,49 @@
 // walt.id wallet-api: Keycloak login (password, or another credential's token) -> wallet session JWT.
-import type { WaltidWalletCredential } from '../config/types.js'
+import type { Checker } from '../config/checker.js'
+import { readTimeout, type Raw } from '../config/credential-schema.js'
+import type { Secret } from '../config/secrets.js'
+import type { CredentialBase } from '../config/types.js'
 import type { Credential, CredentialDeps, IssuedToken } from './credential.js'
 import { AttemptWindow, type WindowLimit } from './attempt-window.js'
 import { withDeadline } from './deadline.js'
 import { idpDispatcher, postToIdp, type IdpAnswer } from './idp-http.js'
+import type { IdentityService } from './service.js'
 import { TokenRequestError } from './token-error.js'
 import { checkToken, clean, describeBody, errorBody, parseJson } from './token-response.js'
+
+interface WaltidWalletCredential extends CredentialBase {
+  type: 'waltid-wallet'
+  /** The wallet-api root; routes live under {url}/wallet-api. */
+  url: string
+  username?: string
+  password?: Secret
+  /** Log in with this keycloak credential's access token instead of a password. */
+  keycloak?: string
+}
+
+function read (c: Checker, obj: Raw, path: string, name: string): WaltidWalletCredential | undefined {
+  const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
+  const url = c.url(c.string(obj, 'url', path, { required: true }), `${path}.url`, insecureHttp)
+  const keycloak = c.string(obj, 'keycloak', path)
+  const username = c.string(obj, 'username', path, { required: keycloak === undefined })
+  const password = c.secret(obj, 'password', path, keycloak === undefined)
+  if (keycloak !== undefined && obj.password !== undefined) c.add(path, 'give either password or keycloak (a credential whose token logs in), not both')
+  const timeout = readTimeout(c, obj, path)
+  if (url === undefined || timeout === undefined || (keycloak === undefined && (username === undefined || password === undefined))) return undefined
+  return {
+    type: 'waltid-wallet', name, tokenUrl: `${url}/wallet-api/auth/keycloak/login`, timeout, insecureHttp, url, username,
+    ...(keycloak === undefined ? { password } : { keycloak }),
+  }
+}
+
+/** `keycloak` must name a keycloak credential. */
+function checkLinks (c: Checker, cred: WaltidWalletCredential, all: Readonly<Record<string, CredentialBase>>, names: readonly string[]): void {
+  if (cred.keycloak === undefined) return
+  const target = all[cred.keycloak]
+  const path = `credentials.${cred.name}.keycloak`
+  if (!names.includes(cred.keycloak)) c.add(path, `${JSON.stringify(cred.keycloak)} is not a defined credential (defined: ${names.join(', ')})`)
+  else if (target !== undefined && target.type !== 'keycloak') c.add(path, `${JSON.stringify(cred.keycloak)} is a ${target.type} credential; the wallet logs in with a keycloak one`)
+}
 
 /** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
 export const LOGIN_LIMIT: WindowLimit = { max: 20, windowMs: 60_000 }
@@ -70,4 +108,19 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
         .catch(() => undefined)
     },
   }
+}
+
+export const waltidWalletService: IdentityService<WaltidWalletCredential> = {
+  type: 'waltid-wallet',
+  keys: ['url', 'username', 'password', 'keycloak'],
+  read,
+  checkLinks,
+  describe: (c) => `${c.type} keycloak login, ${c.keycloak === undefined ? `user ${c.username} (password ${c.password?.describe()})` : `with the token of credential ${c.keycloak}`}`,
+  // A wallet that logs in with a keycloak credential's token is that credential's user.
+  identity: (c, identityOf) => ({ username: c.username, via: c.keycloak === undefined ? undefined : identityOf(c.keycloak) }),
+  hints: [
+    { match: (i) => i.status === 429, fix: 'another process logs in as the same user, or a restart loop; tokenproxy itself logs in once per session and once per 401 burst' },
+    { match: (i) => i.status !== undefined && i.status >= 400, fix: 'the wallet user\'s Keycloak credentials; with `keycloak: NAME`, that credential\'s token must be a user token of the wallet\'s realm' },
+  ],
+  create: (cfg, deps) => waltidWalletCredential(cfg, deps),
 }

@@ -1,6 +1,5 @@
 // `tokenproxy demo`: dev identity provider + echo upstream + sidecar in one process, with curl lines.
-import { parseConfig } from '../config/load.js'
-import type { Config } from '../config/types.js'
+import { parseConfig, type Config } from '../configuration.js'
 import type { Sidecar } from '../server.js'
 import { startDevIdp } from './dev-idp.js'
 import { startEchoUpstream } from './echo-upstream.js'

@@ -1,26 +1,19 @@
-// A credential's cache identity: SHA-256 over who it is (type, token URL, client, user, tenant, scope, params), never a secret.
+// A credential's cache identity: SHA-256 over who it is (type, token URL, and its service's identity fields), never a secret.
 import { createHash } from 'node:crypto'
-import type { CredentialConfig } from '../config/types.js'
+import { serviceFor, type CredentialConfig } from '../credentials/registry.js'
 
 /**
  * Two credentials with the same identity get the same tokens from their identity service, so
  * replicas (or two names in one config) may share them; any other difference keeps them apart.
- * A wallet that logs in with a keycloak credential's token is that credential's user.
  */
-export function cacheIdentity (cfg: CredentialConfig, all: Record<string, CredentialConfig>): string {
+export function cacheIdentity (cfg: CredentialConfig, all: Readonly<Record<string, CredentialConfig>>): string {
   const fields: Record<string, unknown> = { type: cfg.type, tokenUrl: cfg.tokenUrl }
-  const extra = cfg as unknown as Record<string, unknown>
-  switch (cfg.type) {
-    case 'keycloak': Object.assign(fields, { clientId: cfg.clientId, username: cfg.username, scope: cfg.scope }); break
-    case 'regards': Object.assign(fields, { clientId: cfg.client.id, username: cfg.username, tenant: cfg.tenant }); break
-    case 'waltid-wallet': {
-      const via = cfg.keycloak === undefined ? undefined : all[cfg.keycloak]
-      Object.assign(fields, { username: cfg.username, via: via === undefined ? undefined : cacheIdentity(via, all) })
-      break
-    }
+  const identityOf = (name: string): string | undefined => {
+    const other = all[name]
+    return other === undefined ? undefined : cacheIdentity(other, all)
   }
-  // Extra form parameters for every token request (`params`), when the credential type has them.
-  if (extra.params !== undefined) fields.params = sortKeys(extra.params)
+  // Mappings (Keycloak's `params`) count whatever the order of their keys.
+  for (const [key, value] of Object.entries(serviceFor(cfg).identity(cfg, identityOf))) fields[key] = sortKeys(value)
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex')
 }
 

@@ -1,7 +1,7 @@
 // Secret rotation: polls the files behind `{ file }` secrets and refetches the tokens of credentials whose secret changed.
 import { readFile, stat } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import type { CredentialConfig } from '../config/types.js'
+import type { CredentialBase } from '../config/types.js'
 import { Secret, secretFileValue } from '../config/secrets.js'
 
 /** Default poll period: Kubernetes itself takes up to a minute or so to update a Secret volume. */
@@ -59,7 +59,7 @@ function secretsIn (value: unknown, out: Secret[] = []): Secret[] {
 }
 
 /** Groups the file-sourced secrets of `credentials` by path. */
-function watchedFiles (credentials: Record<string, CredentialConfig>): Watched[] {
+function watchedFiles (credentials: Readonly<Record<string, CredentialBase>>): Watched[] {
   const byPath = new Map<string, Watched>()
   for (const cred of Object.values(credentials)) {
     for (const secret of secretsIn(cred)) {
@@ -74,7 +74,7 @@ function watchedFiles (credentials: Record<string, CredentialConfig>): Watched[]
   return [...byPath.values()]
 }
 
-export function watchSecretFiles (credentials: Record<string, CredentialConfig>, opts: SecretWatchOptions): SecretWatch {
+export function watchSecretFiles (credentials: Readonly<Record<string, CredentialBase>>, opts: SecretWatchOptions): SecretWatch {
   const files = watchedFiles(credentials)
   const log = opts.logger
   const intervalMs = opts.intervalMs ?? SECRET_POLL_MS

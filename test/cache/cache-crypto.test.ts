@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { open, seal } from '../../src/tokens/cache-crypto.js'
 import { cacheIdentity } from '../../src/tokens/cache-identity.js'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 
 const key = randomBytes(32)
 const text = JSON.stringify({ token: 'eyJ.payload.sig', expiresAt: 1 })

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { stringify } from 'yaml'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { redisForTest } from '../peers/redis-server.js'
 import { cacheBlock, registryPeers } from '../helpers/cache.js'
 import { startSidecar } from '../helpers/sidecar.js'

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { summarize } from '../../src/commands/check.js'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { configProblems } from '../helpers/config-problems.js'
 
 const KEY = randomBytes(32).toString('base64')

@@ -3,9 +3,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { format, inspect } from 'node:util'
 import t from 'tap'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { configProblems } from '../helpers/config-problems.js'
-import type { Config, KeycloakCredential } from '../../src/config/types.js'
+import type { Config } from '../../src/configuration.js'
+import type { KeycloakCredential } from '../../src/credentials/keycloak.js'
 import { Secret } from '../../src/config/secrets.js'
 
 const UPSTREAMS = `

@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs'
 import t from 'tap'
 import { cli } from '../../src/cli.js'
-import { loadConfig } from '../../src/config/load.js'
+import { loadConfig } from '../../src/configuration.js'
 
 const ENV = {
   REGISTRY_CLIENT_SECRET: 'reg-secret-value', REGARDS_PASSWORD: 'regards-pass-value', WALLET_PASSWORD: 'wallet-pass-value',

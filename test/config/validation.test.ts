@@ -1,8 +1,8 @@
 // Config validation reports every problem at once with its path, applies the defaults and freezes the result.
 import t from 'tap'
-import { CREDENTIAL_TYPES } from '../../src/config/credential-schemas.js'
-import { ConfigError, parseConfig } from '../../src/config/load.js'
-import type { Config } from '../../src/config/types.js'
+import { CREDENTIAL_TYPES } from '../../src/credentials/registry.js'
+import { ConfigError, parseConfig } from '../../src/configuration.js'
+import type { Config } from '../../src/configuration.js'
 import { configProblems } from '../helpers/config-problems.js'
 
 type Doc = Record<string, unknown>

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { stringify } from 'yaml'
 import { summarize } from '../../src/commands/check.js'
-import { ConfigError, parseConfig } from '../../src/config/load.js'
+import { ConfigError, parseConfig } from '../../src/configuration.js'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 

@@ -1,8 +1,8 @@
 // The compose stack fits together: realm import <-> config/compose.yaml <-> docker-compose.yml <-> image; a Keycloak seeded from the realm import serves that config.
 import t from 'tap'
 import { request } from 'undici'
-import { parseConfig } from '../../src/config/load.js'
-import type { KeycloakCredential } from '../../src/config/types.js'
+import { parseConfig } from '../../src/configuration.js'
+import type { KeycloakCredential } from '../../src/credentials/keycloak.js'
 import { claimsOf, startKeycloak, type EmulatorClient, type EmulatorUser } from '../peers/keycloak-emulator.js'
 import { startUpstream } from '../peers/upstream.js'
 import { startSidecar, until } from '../helpers/sidecar.js'

@@ -2,7 +2,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import t from 'tap'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { dockerfileInstructions, MINIMAL_CONFIG, only, ROOT, runtimeStage, text } from './files.js'
 
 const ALL = dockerfileInstructions(text('Dockerfile'))

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
 import { cli } from '../../src/cli.js'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { execForm, kubernetesDocument, only, runtimeStage } from './files.js'
 
 const DEPLOYMENT = kubernetesDocument('Deployment')

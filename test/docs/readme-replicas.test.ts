@@ -6,7 +6,7 @@ import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
 import { Service } from 'kubernetes-models/v1/Service'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 
 const readme = readFileSync('README.md', 'utf8')
 const section = readme.slice(readme.indexOf('## Running many replicas'), readme.indexOf('## Configuration'))

@@ -1,5 +1,5 @@
 // The problems a config text is refused with; throws when the config is accepted, so a test cannot pass vacuously.
-import { ConfigError, parseConfig } from '../../src/config/load.js'
+import { ConfigError, parseConfig } from '../../src/configuration.js'
 
 export function configProblems (text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {

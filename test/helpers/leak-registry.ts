@@ -1,7 +1,7 @@
 // Process-wide registry of the strings no sidecar output may contain: every issued token, every configured secret.
 import { appendFileSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
-import type { Config } from '../../src/config/types.js'
+import type { Config } from '../../src/configuration.js'
 import { Secret } from '../../src/config/secrets.js'
 
 /** One string to look for, and what it is (never printed with the value). */

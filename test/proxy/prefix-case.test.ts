@@ -1,7 +1,7 @@
 // Prefix matching is case-sensitive, and duplicate detection agrees: /Registry and /registry are two routes.
 import t from 'tap'
 import { stringify } from 'yaml'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { keycloakCredential, rawRequest } from '../helpers/proxy-fixture.js'
 import { startSidecar } from '../helpers/sidecar.js'
 import { startKeycloak } from '../peers/keycloak-emulator.js'

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
-import { parseConfig } from '../../src/config/load.js'
+import { parseConfig } from '../../src/configuration.js'
 import { configProblems } from '../helpers/config-problems.js'
 import { selfSigned } from '../helpers/tls-peers.js'
 
