@@ -55,8 +55,9 @@ export async function run (config: Config, onStarted?: (s: Sidecar) => void, mov
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
         sidecar.logger.warn({ signal }, 'second signal: exiting now')
-        resolve(1)
-        return
+        // Now, not once the drain has closed everything: what is still in flight (a request to an
+        // upstream, say) is abandoned, which is what a second signal asks for.
+        process.exit(1)
       }
       stopping = true
       sidecar.logger.info({ signal, graceS: config.shutdownGrace }, 'stopping: finishing in-flight requests')
@@ -137,7 +138,7 @@ if (isMain) {
     err: (s) => process.stderr.write(`${s}\n`),
     env: process.env,
   }).then((code) => {
-    // Explicit exit: keep-alive agents and timers must not hold a stopped process open.
-    process.exit(code)
+    // No process.exit: whatever a command opened it has closed, so the process ends once the output is written.
+    process.exitCode = code
   })
 }

@@ -1,7 +1,7 @@
 // `tokenproxy token NAME`: fetch one token and show its decoded header and claims, or only the token.
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Config, CredentialConfig } from '../configuration.js'
-import type { Credential, IssuedToken } from '../credentials/credential.js'
+import type { Credential, CredentialDeps, IssuedToken } from '../credentials/credential.js'
 import { withDeadline } from '../credentials/deadline.js'
 import { createCredential } from '../credentials/registry.js'
 import { toTokenError } from '../credentials/token-error.js'
@@ -9,6 +9,16 @@ import { fingerprint } from '../tokens/fingerprint.js'
 import { hintFor } from './token-hints.js'
 
 export interface TokenReport { raw: string, text: string }
+
+/** Runs `use` with a credential made for `cfg`, and closes it however that ends. */
+async function withCredential<T> (cfg: CredentialConfig, deps: CredentialDeps, use: (credential: Credential) => Promise<T>): Promise<T> {
+  const credential = createCredential(cfg, deps)
+  try {
+    return await use(credential)
+  } finally {
+    await credential.close()
+  }
+}
 
 const fetchOnce = async (credential: Credential, timeoutS: number): Promise<IssuedToken> =>
   await withDeadline(timeoutS * 1000, async (signal) => await credential.fetchToken(signal))
@@ -27,23 +37,21 @@ export async function inspectToken (config: Config, name: string, now: () => num
   const cfg = config.credentials[name]
   if (cfg === undefined) throw new RangeError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`)
   // A chained credential gets its Keycloak token directly, without a token manager.
-  const deps = {
+  const deps: CredentialDeps = {
     tokenFor: async (other: string): Promise<string> => {
       const c = config.credentials[other]!
-      return (await fetchOnce(createCredential(c, deps), c.timeout)).accessToken
+      return await withCredential(c, deps, async (credential) => (await fetchOnce(credential, c.timeout)).accessToken)
     },
   }
-  const credential = createCredential(cfg, deps)
-  let issued
-  try {
-    issued = await fetchOnce(credential, cfg.timeout)
-  } catch (err) {
-    throw failure(cfg, credential.tokenUrl, err)
-  } finally {
-    await credential.close?.()
-  }
+  const { issued, tokenUrl } = await withCredential(cfg, deps, async (credential) => {
+    try {
+      return { issued: await fetchOnce(credential, cfg.timeout), tokenUrl: credential.tokenUrl }
+    } catch (err) {
+      throw failure(cfg, credential.tokenUrl, err)
+    }
+  })
   const receivedAt = now()
-  const lines = [`credential ${name} (${cfg.type}) from ${credential.tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
+  const lines = [`credential ${name} (${cfg.type}) from ${tokenUrl}`, `fingerprint ${fingerprint(issued.accessToken)}`]
   if (issued.expiresIn !== undefined) lines.push(`expires_in ${issued.expiresIn}s`)
   try {
     const header = decodeProtectedHeader(issued.accessToken)

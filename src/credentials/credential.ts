@@ -1,4 +1,4 @@
-// The one interface every identity service implements: fetch a fresh access token.
+// The one interface every identity service's credential implements: fetch a fresh access token.
 
 export interface IssuedToken {
   accessToken: string
@@ -8,13 +8,12 @@ export interface IssuedToken {
 
 export interface Credential {
   readonly name: string
-  readonly type: string
   /** Where tokens come from, for logs and `check` (never carries a secret). */
   readonly tokenUrl: string
   /** One token request; must honour `signal` (the token-request timeout). */
   fetchToken (signal: AbortSignal): Promise<IssuedToken>
-  /** Best-effort cleanup when tokenproxy stops (a wallet logout, say). */
-  close? (): Promise<void>
+  /** Done with it: best-effort cleanup (a wallet logout), then its connections end. Call once. */
+  close (): Promise<void>
 }
 
 /** What a credential may ask of the others: a chained login uses another credential's token. */

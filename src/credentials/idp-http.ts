@@ -1,4 +1,5 @@
-// HTTP to identity services: keep-alive agents (per private CA and timeout), a deadline that bounds connect + TLS + answer, a cap on what is read.
+// HTTP to identity services: keep-alive agents (per private CA and timeout) closed with their credentials, a deadline that bounds connect + TLS + answer, a cap on what is read.
+import { setMaxListeners } from 'node:events'
 import { Agent, type Dispatcher } from 'undici'
 import { untilAborted } from './deadline.js'
 import { formEncode, redactor, type Redact } from './redact.js'
@@ -19,31 +20,71 @@ export interface IdpAnswer {
 
 /**
  * undici's own timeouts (connect + TLS handshake, headers, between body chunks) set to the
- * credential's timeout: a backstop behind the deadline each token request runs under.
+ * credential's timeout: a backstop behind the deadline each token request runs under. Every
+ * socket also ends when `stop` aborts: undici's destroy() leaves one still connecting (or in its
+ * TLS handshake) to its connect timeout, which would hold a stopping process for that long.
  */
-function agentOptions (timeoutMs: number, ca?: string): Agent.Options {
+function agentOptions (timeoutMs: number, stop: AbortSignal, ca?: string): Agent.Options {
   return {
     keepAliveTimeout: 30_000,
     connections: 4,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: { timeout: timeoutMs, ...(ca === undefined ? {} : { ca, rejectUnauthorized: true }) },
+    connect: { timeout: timeoutMs, signal: stop, ...(ca === undefined ? {} : { ca, rejectUnauthorized: true }) },
   }
 }
 
-/** Agents trusting the system CAs, one per timeout in use. */
-const shared = new Map<number, Agent>()
+interface OwnedAgent { agent: Agent, stop: AbortController }
+
+function openAgent (timeoutMs: number, ca?: string): OwnedAgent {
+  const stop = new AbortController()
+  // One listener per socket of the agent, however many origins it serves: no leak warning past 10.
+  setMaxListeners(0, stop.signal)
+  return { agent: new Agent(agentOptions(timeoutMs, stop.signal, ca)), stop }
+}
+
+async function shut (a: OwnedAgent): Promise<void> {
+  a.stop.abort()
+  await a.agent.destroy()
+}
+
+/** Agents trusting the system CAs, one per timeout in use, with the number of credentials using each. */
+const shared = new Map<number, OwnedAgent & { users: number }>()
+
+/** One credential's way to its identity service; close() it with the credential. */
+interface IdpDispatcher {
+  readonly dispatcher: Dispatcher
+  /** Ends the connections: those of a dedicated agent, or of the shared one once its last user is gone. */
+  close (): Promise<void>
+}
 
 /**
  * The dispatcher for one credential: a shared agent (system CAs), or a dedicated one that
  * trusts only `ca` (PEM) when the credential names a private CA. Certificates are always verified.
  */
-export function idpDispatcher (ca: string | undefined, timeoutS: number): Dispatcher {
+export function idpDispatcher (ca: string | undefined, timeoutS: number): IdpDispatcher {
   const ms = Math.round(timeoutS * 1000)
-  if (ca !== undefined) return new Agent(agentOptions(ms, ca))
+  if (ca !== undefined) {
+    const own = openAgent(ms, ca)
+    let closed: Promise<void> | undefined
+    return { dispatcher: own.agent, close: async () => { await (closed ??= shut(own)) } }
+  }
   let agent = shared.get(ms)
-  if (agent === undefined) shared.set(ms, agent = new Agent(agentOptions(ms)))
-  return agent
+  if (agent === undefined) shared.set(ms, agent = { ...openAgent(ms), users: 0 })
+  const used = agent
+  used.users += 1
+  let released = false
+  return {
+    dispatcher: used.agent,
+    async close () {
+      if (released) return
+      released = true
+      used.users -= 1
+      if (used.users > 0) return
+      shared.delete(ms)
+      await shut(used)
+    },
+  }
 }
 
 /** OpenSSL's verdicts on a peer certificate (Node puts them in `code`). */

@@ -114,7 +114,7 @@ interface RefreshState { token: string, expiresAt: number }
 
 function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.now): Credential {
   let refresh: RefreshState | undefined
-  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
+  const http = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function tokenRequest (params: Record<string, string>, signal: AbortSignal): Promise<IssuedToken> {
     const form = new URLSearchParams(params)
@@ -128,7 +128,7 @@ function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.n
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
     // Every secret the request carries: client secret (form or Basic), assertion, password, refresh token.
     const secrets = [cfg.clientSecret?.reveal(), ...['client_secret', 'client_assertion', 'password', 'refresh_token'].map((k) => form.get(k) ?? undefined)]
-    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, dispatcher, secrets)
+    const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, http.dispatcher, secrets)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
     if (typeof body.refresh_token === 'string' && body.refresh_token !== '') {
@@ -149,7 +149,6 @@ function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.n
 
   return {
     name: cfg.name,
-    type: cfg.type,
     tokenUrl: cfg.tokenUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
       const r = refresh
@@ -164,6 +163,9 @@ function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.n
         }
         throw err
       }
+    },
+    async close (): Promise<void> {
+      await http.close()
     },
   }
 }

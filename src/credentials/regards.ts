@@ -52,10 +52,9 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
   const url = `${cfg.tokenUrl}?scope=${encodeURIComponent(cfg.tenant)}`
-  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
+  const http = idpDispatcher(cfg.ca, cfg.timeout)
   return {
     name: cfg.name,
-    type: cfg.type,
     tokenUrl: cfg.tokenUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
       // REGARDS' Spring filter does not form-decode Basic credentials: plain base64 of id:secret.
@@ -72,13 +71,16 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
         headers['content-type'] = 'application/json'
         body = JSON.stringify(params)
       }
-      const answer = await postToIdp(url, headers, body, signal, dispatcher, [cfg.client.secret.reveal(), params.password])
+      const answer = await postToIdp(url, headers, body, signal, http.dispatcher, [cfg.client.secret.reveal(), params.password])
       if (answer.status < 200 || answer.status >= 300) throw regardsError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
         throw new TokenRequestError('BAD_RESPONSE', `REGARDS answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
       }
       return { accessToken: readAccessToken(json, 'REGARDS', answer.status), expiresIn: readExpiresIn(json.expires_in) }
+    },
+    async close (): Promise<void> {
+      await http.close()
     },
   }
 }

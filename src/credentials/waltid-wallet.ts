@@ -65,7 +65,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
   const loginUrl = `${cfg.url}/wallet-api/auth/keycloak/login`
   const logins = new AttemptWindow(limit)
   let session: { token: string, keycloakUserId: unknown } | undefined
-  const dispatcher = idpDispatcher(cfg.ca, cfg.timeout)
+  const http = idpDispatcher(cfg.ca, cfg.timeout)
 
   async function keycloakToken (name: string): Promise<string> {
     try {
@@ -77,7 +77,6 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
 
   return {
     name: cfg.name,
-    type: cfg.type,
     tokenUrl: loginUrl,
     async fetchToken (signal: AbortSignal): Promise<IssuedToken> {
       if (logins.count() >= limit.max) {
@@ -88,7 +87,7 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       if (cfg.keycloak !== undefined) body.token = await keycloakToken(cfg.keycloak)
       else body.password = cfg.password!.reveal()
       logins.take()
-      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, dispatcher, [body.password, body.token])
+      const answer = await postToIdp(loginUrl, { 'content-type': 'application/json', accept: 'application/json' }, JSON.stringify(body), signal, http.dispatcher, [body.password, body.token])
       if (answer.status < 200 || answer.status >= 300) throw walletError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
@@ -100,12 +99,14 @@ export function waltidWalletCredential (cfg: WaltidWalletCredential, deps: Crede
       return { accessToken: token }
     },
     async close (): Promise<void> {
-      if (session === undefined) return
-      const { token, keycloakUserId } = session
-      session = undefined
-      // Logout answers 200 always and does not revoke the session token; best effort, short.
-      await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, dispatcher, [token]))
-        .catch(() => undefined)
+      if (session !== undefined) {
+        const { token, keycloakUserId } = session
+        session = undefined
+        // Logout answers 200 always and does not revoke the session token; best effort, short.
+        await withDeadline(2000, async (signal) => await postToIdp(`${cfg.url}/wallet-api/auth/keycloak/logout`, { 'content-type': 'application/json' }, JSON.stringify({ keycloakUserId, token }), signal, http.dispatcher, [token]))
+          .catch(() => undefined)
+      }
+      await http.close()
     },
   }
 }

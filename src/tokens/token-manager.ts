@@ -114,7 +114,7 @@ export class TokenManager {
     if (old !== undefined) await this.#retire(old)
   }
 
-  /** Removes a credential: its timers and fetch stop, and it cleans up (wallet logout). */
+  /** Removes a credential: its timers and fetch stop, and it closes (a wallet logs out; its connections end). */
   async remove (name: string): Promise<void> {
     const e = this.#entry(name)
     this.#entries.delete(name)
@@ -125,7 +125,7 @@ export class TokenManager {
   async #retire (e: Entry): Promise<void> {
     e.stop.abort()
     clearTimeout(e.timer)
-    await e.credential.close?.()
+    await e.credential.close()
   }
 
   /** New refresh settings (config reload) take effect from each credential's next token. */
@@ -221,13 +221,13 @@ export class TokenManager {
     return true
   }
 
-  /** Stops timers, cancels fetches in flight, and lets each credential clean up (wallet logout). */
+  /** Stops timers, cancels fetches in flight, closes each credential (wallet logout, connections to the identity services) and the shared cache. */
   async close (): Promise<void> {
     for (const e of this.#entries.values()) {
       e.stop.abort()
       clearTimeout(e.timer)
     }
-    await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close?.()))
+    await Promise.allSettled([...this.#entries.values()].map(async (e) => await e.credential.close()))
     await this.#cache?.close()
   }
 
