@@ -122,10 +122,6 @@ export async function cli (argv: string[], io: Io): Promise<number> {
       io.err(`tokenproxy: ${err.message}\n${err.command === undefined ? USAGE : commandUsage(err.command)}`)
       return 2
     }
-    if (err instanceof RangeError) {
-      io.err(`tokenproxy: ${err.message}`)
-      return 2
-    }
     io.err(`tokenproxy: ${err instanceof Error ? err.message : String(err)}`)
     return 1
   }

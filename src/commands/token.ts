@@ -7,6 +7,7 @@ import { createCredential } from '../credentials/registry.js'
 import { toTokenError } from '../credentials/token-error.js'
 import { fingerprint } from '../tokens/fingerprint.js'
 import { hintFor } from './token-hints.js'
+import { UsageError } from './usage.js'
 
 export interface TokenReport { raw: string, text: string }
 
@@ -35,7 +36,7 @@ function failure (cfg: CredentialConfig, tokenUrl: string, thrown: unknown): Tok
 
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
-  if (cfg === undefined) throw new RangeError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`)
+  if (cfg === undefined) throw new UsageError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`, 'token')
   // A chained credential gets its Keycloak token directly, without a token manager.
   const deps: CredentialDeps = {
     tokenFor: async (other: string): Promise<string> => {
