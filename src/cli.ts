@@ -11,8 +11,6 @@ import { ConfigError, loadConfig, type Config } from './configuration.js'
 import { runDemo } from './demo/demo.js'
 import { buildServer, ListenError, type Sidecar } from './server.js'
 
-export { UsageError }
-
 interface Io { out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv }
 
 function configFrom (file: string | undefined, io: Io): { config: Config, file: string } {
@@ -33,7 +31,7 @@ function withEnvLogLevel (config: Config, env: NodeJS.ProcessEnv): Config {
  * Runs until a signal; resolves with the exit code. `moves` names, per config key (`listen.port`), the
  * flag that sets it instead (the demo's `--port`), for the message when a port is taken.
  */
-export async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Record<string, string> = {}, source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
+async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Record<string, string> = {}, source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
   // With the file it came from, the config reloads on SIGHUP and when the file changes.
   const sidecar = await buildServer(config, source === undefined ? {} : { configFile: source.file, env: source.env })
   try {
@@ -77,7 +75,7 @@ export async function run (config: Config, onStarted?: (s: Sidecar) => void, mov
   })
 }
 
-export async function main (argv: string[], io: Io): Promise<number> {
+async function main (argv: string[], io: Io): Promise<number> {
   const p = parseCommandLine(argv)
   if (p.command === 'help' || p.help) {
     io.out(p.command === 'help' ? helpText(p.args[0]) : (p.named ? commandUsage(p.command) : USAGE))

@@ -8,7 +8,7 @@ import { SECRET_POLL_MS, pollEvery } from './tokens/secret-watch.js'
 
 export type ReloadTrigger = 'SIGHUP' | 'file'
 
-export interface ConfigWatchOptions {
+interface ConfigWatchOptions {
   file: string
   env: NodeJS.ProcessEnv
   logger: Logger

@@ -9,7 +9,7 @@ import { fingerprint } from '../tokens/fingerprint.js'
 import { hintFor } from './token-hints.js'
 import { UsageError } from './usage.js'
 
-export interface TokenReport { raw: string, text: string }
+interface TokenReport { raw: string, text: string }
 
 /** Runs `use` with a credential made for `cfg`, and closes it however that ends. */
 async function withCredential<T> (cfg: CredentialConfig, deps: CredentialDeps, use: (credential: Credential) => Promise<T>): Promise<T> {
@@ -25,7 +25,7 @@ const fetchOnce = async (credential: Credential, timeoutS: number): Promise<Issu
   await withDeadline(timeoutS * 1000, async (signal) => await credential.fetchToken(signal))
 
 /** A failed token request, told as: which credential, which URL, what happened, what to check. */
-export class TokenCommandError extends Error {}
+class TokenCommandError extends Error {}
 
 function failure (cfg: CredentialConfig, tokenUrl: string, thrown: unknown): TokenCommandError {
   const err = toTokenError(thrown)

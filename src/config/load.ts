@@ -19,7 +19,7 @@ export class ConfigError extends Error {
 const VAR = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
 /** Substitutes environment references in every string of a parsed document. */
-export function substituteEnv (node: unknown, env: NodeJS.ProcessEnv, problems: string[], path = '', subs: Substitutions = { fromEnv: new Map(), unset: new Set() }): unknown {
+function substituteEnv (node: unknown, env: NodeJS.ProcessEnv, problems: string[], path = '', subs: Substitutions = { fromEnv: new Map(), unset: new Set() }): unknown {
   if (typeof node === 'string') {
     return node.replace(VAR, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$${') return '${'

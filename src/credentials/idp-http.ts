@@ -6,7 +6,7 @@ import { formEncode, redactor, type Redact } from './redact.js'
 import { TokenRequestError } from './token-error.js'
 
 /** Identity services answer a few KiB; anything past this is not a token response. */
-export const MAX_ANSWER_BYTES = 1024 * 1024
+const MAX_ANSWER_BYTES = 1024 * 1024
 
 export interface IdpAnswer {
   status: number

@@ -75,7 +75,7 @@ export function readAccessToken (body: Record<string, unknown>, service: string,
 }
 
 /** OAuth-style error answer → TokenRequestError, `rejected` when the credential is refused. */
-export function oauthError (answer: IdpAnswer, service: string): TokenRequestError {
+function oauthError (answer: IdpAnswer, service: string): TokenRequestError {
   const body = errorBody(answer)
   const error = clean(body?.error, 80)
   const description = clean(body?.error_description)

@@ -46,7 +46,7 @@ function checkLinks (c: Checker, cred: WaltidWalletCredential, all: Readonly<Rec
 }
 
 /** The wallet allows 30 logins per 60 s per user (429 past that); we stay well under it. */
-export const LOGIN_LIMIT: WindowLimit = { max: 20, windowMs: 60_000 }
+const LOGIN_LIMIT: WindowLimit = { max: 20, windowMs: 60_000 }
 
 /** Failed logins: 500 with Keycloak's 401 in `message` today, 400 before late 2024; 429 rate limited. */
 function walletError (answer: IdpAnswer): TokenRequestError {

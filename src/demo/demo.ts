@@ -4,7 +4,7 @@ import type { Sidecar } from '../server.js'
 import { startDevIdp } from './dev-idp.js'
 import { startEchoUpstream } from './echo-upstream.js'
 
-export interface DemoOptions {
+interface DemoOptions {
   port?: string
   adminPort?: string
   out: (s: string) => void

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { decodeJwt } from 'jose'
 import { fingerprint } from '../tokens/fingerprint.js'
 
-export interface EchoUpstream { url: string, close (): Promise<void> }
+interface EchoUpstream { url: string, close (): Promise<void> }
 
 function describeAuthorization (value: string | undefined): unknown {
   if (value === undefined) return null

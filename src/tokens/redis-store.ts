@@ -6,13 +6,13 @@ import { publicRedisUrl } from '../config/cache-schema.js'
 import type { CacheConfig } from '../config/types.js'
 
 /** The longest a command (and so a client request) waits on Redis. */
-export const REDIS_WAIT_MS = 250
+const REDIS_WAIT_MS = 250
 /** Bounds the first connection attempt, which the first token requests wait for (they wait for a token anyway). */
-export const REDIS_CONNECT_MS = 1000
+const REDIS_CONNECT_MS = 1000
 /** How often an unavailable Redis is probed (PING) to go back to it. */
 const PROBE_MS = 1000
 
-export type CacheOperation = 'get' | 'set' | 'lock' | 'delete'
+type CacheOperation = 'get' | 'set' | 'lock' | 'delete'
 
 /** What the shared cache counts (observability/metrics.ts registers it). */
 export interface CacheMetrics {

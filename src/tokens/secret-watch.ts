@@ -38,7 +38,7 @@ export function pollEvery (intervalMs: number, poll: () => Promise<void>): { sta
   }
 }
 
-export interface SecretWatchOptions {
+interface SecretWatchOptions {
   logger: Logger
   /** Called once per credential whose secret changed (fetch a new token with it). */
   onChange: (credential: string) => void

@@ -23,7 +23,7 @@ export interface Obtained {
   handle?: string
 }
 
-export interface CacheRequest {
+interface CacheRequest {
   credential: string
   identity: string
   /** The token this replica holds now: only a newer one is adopted (refresh ahead). */

@@ -18,7 +18,7 @@ const MAX_TIMER_MS = 24 * 3600 * 1000
  * The floor on token fetches caused by upstream 401s: one per credential per 10 s. An endpoint that
  * answers 401 whatever the token would otherwise cost a token request per client request.
  */
-export const AUTH_REFETCH_LIMIT: WindowLimit = { max: 1, windowMs: 10_000 }
+const AUTH_REFETCH_LIMIT: WindowLimit = { max: 1, windowMs: 10_000 }
 
 /** What the token manager measures (observability/metrics.ts registers these). */
 interface TokenMetrics {
@@ -27,9 +27,9 @@ interface TokenMetrics {
   tokenExpiry: Gauge<'credential'>
 }
 
-export type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
+type CredentialState = 'pending' | 'valid' | 'refreshing' | 'failing' | 'expired'
 
-export interface LastError extends TokenErrorInfo { message: string, at: string }
+interface LastError extends TokenErrorInfo { message: string, at: string }
 
 export interface CredentialStatus {
   state: CredentialState
@@ -57,7 +57,7 @@ interface Entry {
   shared?: { identity: string, source?: TokenSource, handle?: string, refused?: string }
 }
 
-export interface TokenManagerOptions {
+interface TokenManagerOptions {
   /** `cacheIdentity`: who the credential is, for the shared cache (see cache-identity.ts). */
   credentials: Array<{ credential: Credential, timeoutSeconds: number, cacheIdentity?: string }>
   /** Replicas share their tokens through it (cache.redis). */
