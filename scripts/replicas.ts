@@ -52,8 +52,14 @@ async function measure (n: number, redis: RedisPeer | undefined): Promise<Row> {
       const times = kc.requests.filter((r) => r.method === 'POST' && r.time >= from).map((r) => r.time)
       const grouped = rounds(times, period)
       return {
-        replicas: n, cache: redis !== undefined, coldStart, window: times.length, rounds: grouped.length,
-        perRound: times.length / Math.max(1, grouped.length), maxRound: Math.max(0, ...grouped), startS,
+        replicas: n,
+        cache: redis !== undefined,
+        coldStart,
+        window: times.length,
+        rounds: grouped.length,
+        perRound: times.length / Math.max(1, grouped.length),
+        maxRound: Math.max(0, ...grouped),
+        startS,
       }
     } finally {
       await stop()

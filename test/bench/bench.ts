@@ -76,7 +76,12 @@ async function measure (round: number, scenario: typeof SCENARIOS[number], tool:
   const rss = target.pids === undefined ? undefined : watchPeakRss(target.pids)
   const load = await runLoad(tool, { ...spec, seconds: SECONDS }, dir)
   const run: Run = {
-    round, scenario: scenario.name, tool, target: target.name, load, payloadBytes: scenario.payloadBytes,
+    round,
+    scenario: scenario.name,
+    tool,
+    target: target.name,
+    load,
+    payloadBytes: scenario.payloadBytes,
     upstreamCpuS: cpuSeconds(upstreamPids) - upstream0,
     ...(target.pids === undefined ? {} : { proxyCpuS: cpuSeconds(target.pids) - proxy0, proxyPeakRssBytes: rss!.stop() }),
   }
@@ -138,12 +143,20 @@ await Promise.all([stop(idp.child), stop(upstream.child)])
 const rows = summarize(runs)
 const table = markdownTable(rows)
 const machine = {
-  cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, date: started.toISOString(),
-  loadavgBefore: load0, loadavgAfter: load1, tools, nginx: nginx !== undefined,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  node: process.version,
+  date: started.toISOString(),
+  loadavgBefore: load0,
+  loadavgAfter: load1,
+  tools,
+  nginx: nginx !== undefined,
 }
-const coldStart = cold.length === 0 ? undefined : {
-  runs: cold, medianListeningMs: median(cold.map((c) => c.listeningMs)), medianTokenMs: median(cold.map((c) => c.tokenMs)),
-}
+const coldStart = cold.length === 0
+  ? undefined
+  : {
+      runs: cold, medianListeningMs: median(cold.map((c) => c.listeningMs)), medianTokenMs: median(cold.map((c) => c.tokenMs)),
+    }
 const summary = [
   `${machine.cpus} × ${machine.cpuModel ?? 'CPU'}, Node ${machine.node}, ${machine.date}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`,
   `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured), ${CONNECTIONS} connections, medians over rounds (± is half the min-max spread of req/s); loopback`,

@@ -64,10 +64,12 @@ function rowOf (runs: Run[]): Row {
     p50Ms: median(runs.map((r) => r.load.p50Ms)),
     p99Ms: median(runs.map((r) => r.load.p99Ms)),
     mibPerS: median(runs.map((r) => r.load.rps * r.payloadBytes / 1024 / 1024)),
-    ...(proxied.length === 0 ? {} : {
-      proxyCpuUsPerReq: median(proxied.map((r) => perReq(r.proxyCpuS!, r))),
-      proxyPeakRssMiB: Math.max(...proxied.map((r) => r.proxyPeakRssBytes ?? 0)) / 1024 / 1024,
-    }),
+    ...(proxied.length === 0
+      ? {}
+      : {
+          proxyCpuUsPerReq: median(proxied.map((r) => perReq(r.proxyCpuS!, r))),
+          proxyPeakRssMiB: Math.max(...proxied.map((r) => r.proxyPeakRssBytes ?? 0)) / 1024 / 1024,
+        }),
     upstreamCpuUsPerReq: median(runs.map((r) => perReq(r.upstreamCpuS, r))),
     non2xx: runs.reduce((a, r) => a + r.load.non2xx, 0),
     errors: runs.reduce((a, r) => a + r.load.errors, 0),

@@ -66,8 +66,14 @@ upstreams:
     prefix: /\${PREFIX:-registry}
 `
   const cfg = parseConfig(text, {
-    PORT: '8181', MIN_VALIDITY: '0.5', KC_HOST: 'kc.example.org', CLIENT_ID: 'test-ext', LEVEL: '',
-    REGISTRY_CLIENT_SECRET: 'env-secret', REGISTRY_HOST: 'registry.example.org', SUFFIX: 'y',
+    PORT: '8181',
+    MIN_VALIDITY: '0.5',
+    KC_HOST: 'kc.example.org',
+    CLIENT_ID: 'test-ext',
+    LEVEL: '',
+    REGISTRY_CLIENT_SECRET: 'env-secret',
+    REGISTRY_HOST: 'registry.example.org',
+    SUFFIX: 'y',
   })
   t.match(cfg.listen, { host: '127.0.0.1', port: 8181 }, 'a number (port) through the environment')
   t.equal(cfg.admin.port, 9911, 'a number default')
@@ -107,7 +113,7 @@ t.test('a secret is a string, { file: PATH } or { env: NAME }', async (t) => {
     'client-secret': 'from-the-file\n',
     'crlf-secret': 'crlf-value\r\n',
     'two-lines': 'line1\nline2\n\n',
-    'plain': 'no-newline',
+    plain: 'no-newline',
   })
   const inline = parseConfig(doc('clientSecret: inline-value'), {})
   t.equal(secretOf(inline).reveal(), 'inline-value')

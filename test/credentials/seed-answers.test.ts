@@ -18,8 +18,16 @@ t.test('REGARDS', async (t) => {
   const regards = await startRegards()
   t.teardown(() => regards.close())
   const cred = regardsCredential({
-    type: 'regards', name: 'r', tokenUrl: regards.tokenUrl, timeout: 5, insecureHttp: false, tenant: 'project1',
-    client: { id: 'client', secret: new Secret('secret') }, username: 'user@regards.fr', password: new Secret('regards-pass'), format: 'json',
+    type: 'regards',
+    name: 'r',
+    tokenUrl: regards.tokenUrl,
+    timeout: 5,
+    insecureHttp: false,
+    tenant: 'project1',
+    client: { id: 'client', secret: new Secret('secret') },
+    username: 'user@regards.fr',
+    password: new Secret('regards-pass'),
+    format: 'json',
   })
   regards.setFault({ kind: 'garbage', times: 1 })
   t.match((await failure(cred.fetchToken(signal()))).info, { outcome: 'error', status: 200, error: 'bad_response' })
@@ -37,7 +45,7 @@ t.test('walt.id wallet', async (t) => {
   t.teardown(() => wallet.close())
   const cred = waltidWalletCredential(
     { type: 'waltid-wallet', name: 'w', url: wallet.root, tokenUrl: '', timeout: 5, insecureHttp: false, username: 'user', password: new Secret('wallet-pass') },
-    { tokenFor: async () => '' },
+    { tokenFor: async () => '' }
   )
   wallet.setFault({ kind: 'garbage', times: 1 })
   t.match((await failure(cred.fetchToken(signal()))).info, { outcome: 'error', status: 200, error: 'bad_response' })
@@ -52,7 +60,7 @@ t.test('chained wallet login fails clearly when the Keycloak credential has no t
   t.teardown(() => wallet.close())
   const cred = waltidWalletCredential(
     { type: 'waltid-wallet', name: 'w', url: wallet.root, tokenUrl: '', timeout: 5, insecureHttp: false, keycloak: 'kc' },
-    { tokenFor: async () => { throw new Error('no usable access token for credential "kc"') } },
+    { tokenFor: async () => { throw new Error('no usable access token for credential "kc"') } }
   )
   const err = await failure(cred.fetchToken(signal()))
   t.match(err.info, { outcome: 'error', error: 'keycloak_token_unavailable' })

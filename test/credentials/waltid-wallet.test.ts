@@ -99,7 +99,7 @@ t.test('the client-side login limit refuses to log in before the wallet would an
   const cred = waltidWalletCredential(
     { type: 'waltid-wallet', name: 'w', url: wallet.root, tokenUrl: '', timeout: 5, insecureHttp: false, username: 'user', password: new Secret('wrong') },
     { tokenFor: async () => { throw new Error('unused') } },
-    { max: 3, windowMs: 60_000 },
+    { max: 3, windowMs: 60_000 }
   )
   for (let i = 0; i < 3; i++) {
     const failed = await cred.fetchToken(AbortSignal.timeout(2000)).then(() => undefined, (e: unknown) => e)

@@ -185,7 +185,7 @@ function framing (r: Rng, inner: string): Framing {
   const chunked = (b: string): string => (b === '' ? '' : `${b.length.toString(16)}\r\n${b}\r\n`) + '0\r\n\r\n'
   switch (int(r, 0, 9)) {
     case 0: return { lines: [`Content-Length: ${len}`], body, halfClose: false }
-    case 1: return { lines: ['Transfer-Encoding: chunked'], body: pick(r, [chunked(body), `5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n`, `A\r\n0123456789\r\n0\r\n\r\n`]), halfClose: false }
+    case 1: return { lines: ['Transfer-Encoding: chunked'], body: pick(r, [chunked(body), '5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n', 'A\r\n0123456789\r\n0\r\n\r\n']), halfClose: false }
     case 2: // CL.TE and TE.CL shapes, a smuggled request behind the body
       return { lines: pick(r, [['Content-Length: 4', 'Transfer-Encoding: chunked'], ['Transfer-Encoding: chunked', 'Content-Length: 4'], ['Content-Length: 4', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity']]), body: `0\r\n\r\n${inner}`, halfClose: false }
     case 3: return { lines: pick(r, [[`Content-Length: ${len}`, `Content-Length: ${len + 1}`], [`Content-Length: ${len}`, `Content-Length: ${len}`], [`Content-Length: ${len}, ${len}`], [`Content-Length: +${len}`], ['Content-Length: -1'], [`Content-Length: 0x${len.toString(16)}`], ['Content-Length: 99999999999999999999'], [`Content-Length:  ${len} `]]), body, halfClose: false }
@@ -242,7 +242,10 @@ export function generateCase (seed: number, i: number, env: FuzzEnv): FuzzCase {
   if (frame.body !== '' && method === 'GET' && chance(r, 0.5)) method = 'POST'
   const lines = [`x-fuzz-id: ${id}`, ...games.flatMap((g) => g.lines), ...frame.lines]
   return {
-    id, kind, listener, method,
+    id,
+    kind,
+    listener,
+    method,
     bytes: compose({ method, target, version, host, lines, setsHost: games.some((g) => g.host === true), setsConnection: games.some((g) => g.connection === true), body: frame.body }),
     halfClose: frame.halfClose,
     forward: forwardOf(listener, target),

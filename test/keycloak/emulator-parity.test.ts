@@ -89,7 +89,9 @@ if (kc) {
     const emu = await startKeycloak({
       realm,
       clients: {
-        svc: { secret: 'right' }, off: { secret: 'right', enabled: false }, nosa: { secret: 'right', serviceAccounts: false },
+        svc: { secret: 'right' },
+        off: { secret: 'right', enabled: false },
+        nosa: { secret: 'right', serviceAccounts: false },
         nodag: { secret: 'right', directAccessGrants: false },
       },
       users: {

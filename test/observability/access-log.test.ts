@@ -25,8 +25,15 @@ t.test('log.requests: true: one line per request, with route, upstream, status, 
   const [first, viaPort, noRoute] = accessLines(s.logs.lines)
   const token = s.sidecar.tokens.usable('registry')!
   t.match(first, {
-    level: 30, method: 'GET', route: '/registry', upstream: 'registry', path: '/registry/start-bp', query: ['api_key', 'page'],
-    status: 200, fingerprint: token.fingerprint, msg: 'GET /registry/start-bp -> registry 200 ' + String(first!.durationMs) + 'ms',
+    level: 30,
+    method: 'GET',
+    route: '/registry',
+    upstream: 'registry',
+    path: '/registry/start-bp',
+    query: ['api_key', 'page'],
+    status: 200,
+    fingerprint: token.fingerprint,
+    msg: 'GET /registry/start-bp -> registry 200 ' + String(first!.durationMs) + 'ms',
   })
   t.type(first!.durationMs, 'number')
   t.ok((first!.bytes as number) > body.length, `bytes (${String(first!.bytes)}) count the body (${body.length}) and the head`)
