@@ -44,7 +44,7 @@ export async function waitForOk (url: string, timeoutMs = 15_000): Promise<void>
       if (res.status === 200) return
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
@@ -63,6 +63,6 @@ export async function freePort (): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
+  await new Promise((resolve) => server.close(resolve))
   return port
 }

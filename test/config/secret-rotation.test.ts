@@ -36,7 +36,7 @@ async function proxiedToken (s: Stack): Promise<string | undefined> {
 }
 
 const sentSecret = (kc: KeycloakEmulator, i: number): string | null => new URLSearchParams(kc.requests[i]?.body).get('client_secret')
-const sleep = async (ms: number): Promise<void> => { await new Promise((r) => setTimeout(r, ms)) }
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 t.test('a rotated secret is re-read and a new token fetched with it, without restart', async (t) => {
   const A = secret('A')

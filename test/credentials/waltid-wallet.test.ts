@@ -88,7 +88,7 @@ t.test('a wrong password: 503 with the wallet\'s error, no secret anywhere, logi
   t.match(problem.error_description, /Keycloak returned error code: 401/)
   const ready = await (await request(`${admin}/readyz`)).body.text()
   t.notMatch(text + logs.text + ready, /bad-wallet-pw/)
-  await new Promise((r) => setTimeout(r, 1500))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
   t.ok(wallet.loginRequests <= 3, `rejected logins retried at the slow end (${wallet.loginRequests} in ~1.5 s)`)
   t.equal(wallet.logins.filter((l) => l.status === 429).length, 0, 'never rate limited by the wallet')
 })
@@ -133,6 +133,6 @@ t.test('a 30-day session is not refreshed early (refresh delay beyond Node\'s 24
     upstreams: { wallet: { target: wallet.root, credential: 'wallet', prefix: '/wallet' } },
   }, { random: () => 1 })
   await until(() => sidecar.tokens.usable('wallet') !== undefined, 2000, 'a session')
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(wallet.loginRequests, 1, 'one login: the refresh is ~25.5 days away, not now')
 })

@@ -64,6 +64,7 @@ async function mix (base: string, n: number): Promise<{ statuses: Record<string,
   }
   const big = async (): Promise<void> => {
     const res = await request(`${base}/m/big`, { dispatcher: agent })
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- reads the body without keeping it
     for await (const _ of res.body) { /* read it all */ }
     count(res.statusCode)
   }

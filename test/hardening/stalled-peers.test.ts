@@ -37,6 +37,7 @@ t.test('stalled peers answer within the configured timeout while gc() runs every
   // Light load while the requests wait: the admin routes scraped back to back, a few requests in flight.
   let loading = true
   const load = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `loading` to false when it is done
     while (loading) {
       await Promise.all([`${admin}/metrics`, `${admin}/readyz`].map(async (u) => { await (await request(u)).body.text() }))
     }

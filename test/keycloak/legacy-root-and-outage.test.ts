@@ -38,13 +38,14 @@ if (shared) {
     const statuses: Array<{ at: number, status: number, code?: string, retryAfter?: string }> = []
     let flowing = true
     const flow = (async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `flowing` to false when it is done
       while (flowing) {
         const res = await request(`${url}/api/start-bp`)
         const body = await res.body.text()
         const code = res.statusCode === 503 ? (JSON.parse(body) as { code: string }).code : undefined
         if (res.statusCode === 200) bearerSeen(up.requests.at(-1)!.headers.authorization)
         statuses.push({ at: Date.now(), status: res.statusCode, code, retryAfter: res.headers['retry-after'] as string | undefined })
-        await new Promise((r) => setTimeout(r, 50))
+        await new Promise((resolve) => setTimeout(resolve, 50))
       }
     })()
     t.teardown(async () => { flowing = false; await flow })

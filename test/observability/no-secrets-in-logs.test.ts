@@ -146,7 +146,7 @@ t.test('createLogger redacts secret-bearing fields', async (t) => {
     headers: { authorization: 'Basic hdr', accept: 'application/json' },
     keep: 'visible',
   }, 'redaction check')
-  await new Promise((r) => setImmediate(r))
+  await new Promise((resolve) => setImmediate(resolve))
   const line = JSON.parse(out.trim()) as Record<string, unknown>
   t.match(line, {
     msg: 'redaction check',

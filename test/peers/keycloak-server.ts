@@ -105,9 +105,9 @@ export function distribution (java: Java, variant: '' | 'auth' = ''): string {
 
 export async function freePort (): Promise<number> {
   const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  await new Promise<void>((r) => server.close(() => r()))
+  await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
 }
 
@@ -173,7 +173,7 @@ export class KeycloakProcess {
     closeSync(out)
     child.unref()
     this.pid = child.pid
-    this.#exited = new Promise((r) => child.once('exit', () => r()))
+    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()))
   }
 
   get logFile (): string {

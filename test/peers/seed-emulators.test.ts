@@ -15,7 +15,7 @@ async function call (url: string, init: RequestInit = {}): Promise<Answer> {
   return { status: res.status, headers: res.headers, text, json }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 /** Waits until a JWT's `exp` (seconds) has passed by the second-granular check jose applies. */
 const untilExpired = (token: string): Promise<void> => sleep(Math.max(0, (decodeJwt(token).exp ?? 0) * 1000 - Date.now()) + 30)
 

@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { listenPeer, readBody } from '../peers/peer-kit.js'
 import type { RecordedUpstreamRequest } from '../peers/upstream.js'
 import { until } from '../helpers/sidecar.js'
-import { bearerOf, metricValue, rawValues, scrape, startStack } from '../helpers/proxy-fixture.js'
+import { bearerOf, metricValue, rawValues, startStack } from '../helpers/proxy-fixture.js'
 
 const RETRIES = 'tokenproxy_upstream_auth_retries_total'
 /** For the cases that send many 401s in a row: without the refetch floor (test/proxy/refetch-floor.test.ts), each gets a fresh token. */
@@ -15,7 +15,7 @@ const NO_FLOOR = { build: { refetchLimit: { max: Infinity, windowMs: 0 } } }
 /** Yields each part after a pause, so the body reaches the sidecar as a real chunked stream. */
 async function * slowly (parts: string[]): AsyncGenerator<Buffer> {
   for (const p of parts) {
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
     yield Buffer.from(p)
   }
 }
@@ -137,7 +137,7 @@ t.test('an upstream that refuses every token gets one replay per request, and th
     const [a, b] = s.up.requests.slice(-2) as [RecordedUpstreamRequest, RecordedUpstreamRequest]
     t.not(bearerOf(a.headers), bearerOf(b.headers), `request ${i}: replay used a fresh token`)
   }
-  await new Promise((r) => setTimeout(r, 200))
+  await new Promise((resolve) => setTimeout(resolve, 200))
   // one fetch per request for the original token; a refused fresh token may or may not be dropped too
   t.ok(s.idp.tokenRequests >= 3 && s.idp.tokenRequests <= 5, `IdP not hammered (${s.idp.tokenRequests} token requests for 2 client requests)`)
   t.equal(s.up.requests.length, 4, 'no further upstream requests')
@@ -201,7 +201,7 @@ t.test('a replayable body is forwarded as it arrives, not after the client has s
   async function * body (): AsyncGenerator<Buffer> {
     yield head
     // A store-and-forward proxy would hold the first part until the last: give up waiting after 3 s.
-    early = await Promise.race([sawFirstPart.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))])
+    early = await Promise.race([sawFirstPart.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000))])
     yield tail
   }
   const res = await request(`${s.url}/registry/upload`, {
@@ -235,7 +235,7 @@ t.test('a 401 sent before the body has fully arrived: the replay still carries t
   async function * body (): AsyncGenerator<Buffer> {
     for (const p of parts) {
       yield p
-      await new Promise((r) => setTimeout(r, 150))
+      await new Promise((resolve) => setTimeout(resolve, 150))
     }
   }
   const res = await request(`${s.url}/registry/upload`, {

@@ -50,7 +50,7 @@ t.test('a swapped ..data directory is read as a new config; the same contents ag
 
   // Same contents in a new directory (kubelet resyncs): not a change.
   publish(doc(two.url))
-  await new Promise((r) => setTimeout(r, POLL_MS * 4))
+  await new Promise((resolve) => setTimeout(resolve, POLL_MS * 4))
   t.equal(logs.find('config reloaded').length, 1, 'identical contents: no reload')
   const metric = await sidecar.metrics.registry.getSingleMetricAsString('tokenproxy_config_reloads_total')
   t.match(metric, /outcome="applied"\} 1\n/)

@@ -38,7 +38,7 @@ t.test('50 in flight across a reload: none lost, none cut', async (t) => {
   await until(() => slow.requests.length === IN_FLIGHT / 2, 5000, 'every slow request upstream')
   // The fast half keeps arriving while the reload happens.
   const fastOnes = Array.from({ length: IN_FLIGHT / 2 }, async (_, i) => {
-    await new Promise((r) => setTimeout(r, i * 10))
+    await new Promise((resolve) => setTimeout(resolve, i * 10))
     return await send('/app/x')
   })
   writeFileSync(file, sidecarYaml({ credentials: cred, upstreams: { app: { target: next.url, credential: 'app', prefix: '/app' } } }))

@@ -30,7 +30,7 @@ async function traffic (url: string, ms: number): Promise<Array<{ status: number
   for (let i = 0; Date.now() < end; i++) {
     const res = await request(`${url}/api/r${i}`)
     out.push({ status: res.statusCode, at: Date.now(), body: await res.body.text() })
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return out
 }

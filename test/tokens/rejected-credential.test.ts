@@ -69,7 +69,7 @@ t.test('wrong client secret: 401 unauthorized_client is reported and retried slo
   })
 
   await t.test('no hammering: one attempt in the first second, the next after maxMs', async (t) => {
-    await new Promise((r) => setTimeout(r, Math.max(0, firstAt + 1000 - Date.now())))
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstAt + 1000 - Date.now())))
     t.equal(kc.tokenRequests, 1, 'exactly one token request in the first second (fast backoff would have made 3-4)')
     await until(() => failureLines(running).length === 2, 3000, 'the second rejected attempt')
     t.equal(kc.tokenRequests, 2)
