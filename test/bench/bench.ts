@@ -29,7 +29,8 @@ const log = (s: string): void => { process.stderr.write(`${s}\n`) }
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`)
 const dir = mkdtempSync(join(tmpdir(), 'tokenproxy-bench-'))
-const tools: Tool[] = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t): t is Tool => t === 'autocannon' || (t === 'wrk' && hasCommand('wrk')))
+const tools: Tool[] = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t): t is Tool => t === 'autocannon' ||
+  (t === 'wrk' && hasCommand('wrk')))
 
 const idp = await forkPeer<IdpInfo>(new URL('./idp.ts', import.meta.url))
 const upstream = await forkPeer<{ port: number }>(new URL('./upstream.ts', import.meta.url))
@@ -56,14 +57,17 @@ const BASELINE_CLI = flags.profile ? undefined : process.env.BENCH_BASELINE_CLI
 const basePorts = { listen: await freePort(), admin: await freePort() }
 const baseline = BASELINE_CLI === undefined
   ? undefined
-  : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [], BASELINE_CLI)
+  : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [],
+    BASELINE_CLI)
 const sidecars = baseline === undefined ? 1 : 2
 const nginx = flags.profile ? undefined : await startNginx(join(dir, 'nginx'), await freePort(), upstream.info.port, token)
 
 interface TargetSpec { name: Target, base: string, headers: Record<string, string>, pids?: number[] }
 const targets: TargetSpec[] = [
   { name: 'direct', base: `http://127.0.0.1:${upstream.info.port}`, headers: { authorization: `Bearer ${token}` } },
-  ...(baseline === undefined ? [] : [{ name: 'baseline' as const, base: `http://127.0.0.1:${basePorts.listen}${PREFIX}`, headers: {}, pids: [baseline.pid!] }]),
+  ...(baseline === undefined
+    ? []
+    : [{ name: 'baseline' as const, base: `http://127.0.0.1:${basePorts.listen}${PREFIX}`, headers: {}, pids: [baseline.pid!] }]),
   { name: 'tokenproxy', base: `http://127.0.0.1:${ports.listen}${PREFIX}`, headers: {}, pids: [sidecar.pid!] },
   ...(nginx === undefined ? [] : [{ name: 'nginx' as const, base: nginx.url, headers: {}, pids: processTree(nginx.child.pid!) }]),
 ]
@@ -165,13 +169,19 @@ const summary = [
   ...(process.env.BENCH_CLI === undefined ? [] : [`sidecar: ${CLI}`]),
   ...(BASELINE_CLI === undefined ? [] : [`baseline: ${BASELINE_CLI} (its token requests are counted too: ${sidecars} sidecars)`]),
   `sidecar peak RSS over the whole run (VmHWM): ${sidecarHwmMiB.toFixed(0)} MiB`,
-  ...(coldStart === undefined ? [] : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
+  ...(coldStart === undefined
+    ? []
+    : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
   ...(nginx === undefined && !flags.profile ? ['nginx not installed: its rows and ratios are left out'] : []),
 ].join('\n')
-const verdicts = flags.profile ? [] : targetLines(rows, { tokenRequests: tokenRequestsDuringLoad, expectedTokens, peakRssMiB: sidecarHwmMiB, coldStartMs: coldStart?.medianListeningMs })
+const verdicts = flags.profile
+  ? []
+  : targetLines(rows,
+    { tokenRequests: tokenRequestsDuringLoad, expectedTokens, peakRssMiB: sidecarHwmMiB, coldStartMs: coldStart?.medianListeningMs })
 process.stdout.write(`\n${flags.profile ? profileReport : table}\n\n${summary}\n${verdicts.length === 0 ? '' : `\ntargets (issue 6):\n${verdicts.join('\n')}\n`}`)
 
 const out = flags.out ?? join(tmpdir(), `tokenproxy-bench-${started.toISOString().replace(/[:.]/g, '-')}.json`)
-writeFileSync(out, `${JSON.stringify({ machine, params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS, cli: CLI, nodeArgs: NODE_ARGS }, tokenSeconds, expectedTokens, tokenRequestsDuringLoad, sidecarHwmMiB, coldStart, rows, runs, table, profile: profileReport || undefined }, null, 2)}\n`)
+writeFileSync(out,
+  `${JSON.stringify({ machine, params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS, cli: CLI, nodeArgs: NODE_ARGS }, tokenSeconds, expectedTokens, tokenRequestsDuringLoad, sidecarHwmMiB, coldStart, rows, runs, table, profile: profileReport || undefined }, null, 2)}\n`)
 log(`results: ${out}`)
 if (!flags.profile) rmSync(dir, { recursive: true, force: true })

@@ -16,7 +16,8 @@ export function start (command: string, args: string[], opts: SpawnOptions = {})
 
 /** Forks a bench TypeScript module (with this process's loader flags) and waits for its first IPC message. */
 export async function forkPeer<T> (module: URL, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess, info: T }> {
-  const child = fork(module, [], { execArgv: process.execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(module, [],
+    { execArgv: process.execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const info = await new Promise<T>((resolve, reject) => {

@@ -93,7 +93,9 @@ export function summarize (runs: Run[]): Row[] {
     const nginx = find(row, 'nginx')
     if (direct !== undefined && direct.rps > 0) row.rpsVsDirect = row.rps / direct.rps
     if (nginx !== undefined && nginx.rps > 0) row.rpsVsNginx = row.rps / nginx.rps
-    if (nginx?.proxyCpuUsPerReq !== undefined && row.proxyCpuUsPerReq !== undefined) row.cpuVsNginx = row.proxyCpuUsPerReq / nginx.proxyCpuUsPerReq
+    if (nginx?.proxyCpuUsPerReq !== undefined && row.proxyCpuUsPerReq !== undefined) {
+      row.cpuVsNginx = row.proxyCpuUsPerReq / nginx.proxyCpuUsPerReq
+    }
     if (nginx !== undefined && nginx.p99Ms > 0) row.p99VsNginx = row.p99Ms / nginx.p99Ms
   }
   const scenarios = [...new Set(rows.map((r) => r.scenario))]
@@ -132,7 +134,8 @@ export interface RunFacts {
 
 /** The targets, each with this run's value and a verdict. */
 export function targetLines (rows: Row[], facts: RunFacts): string[] {
-  const tp = (scenario: string, tool: Tool): Row | undefined => rows.find((r) => r.scenario === scenario && r.tool === tool && r.target === 'tokenproxy')
+  const tp = (scenario: string, tool: Tool): Row | undefined => rows.find((r) => r.scenario === scenario && r.tool === tool &&
+    r.target === 'tokenproxy')
   const lines: string[] = []
   const check = (what: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string): void => {
     if (value === undefined) return

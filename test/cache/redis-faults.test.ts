@@ -34,7 +34,11 @@ if (redis !== undefined) {
     const current = [...await tokensInUse(replicas)].map((a) => a!.slice('Bearer '.length))
     up.setMode({ kind: 'reject', tokens: new Set(current) })
     const got = await Promise.all(replicas.map(async (r) => await proxied(r, '/registry/after-401')))
-    return { statuses: got.map((g) => g.status), slowest: Math.max(...got.map((g) => g.ms)), tokens: new Set(got.map((g) => g.authorization)) }
+    return {
+      statuses: got.map((g) => g.status),
+      slowest: Math.max(...got.map((g) => g.ms)),
+      tokens: new Set(got.map((g) => g.authorization)),
+    }
   }
 
   /** The tokens the replicas inject now, one request each. */

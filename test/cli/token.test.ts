@@ -24,7 +24,14 @@ function configFile (t: Test, kc: KeycloakEmulator): string {
   writeFileSync(file, JSON.stringify({
     credentials: {
       registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: SECRET },
-      basic: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: { env: 'KC_SECRET' }, clientAuth: 'client_secret_basic' },
+      basic: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: 'test-ext',
+        clientSecret: { env: 'KC_SECRET' },
+        clientAuth: 'client_secret_basic',
+      },
       wrong: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 'not-it' },
     },
     upstreams: { registry: { target: 'https://registry.example.org', credential: 'registry', prefix: '/registry' } },

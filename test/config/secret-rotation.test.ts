@@ -56,7 +56,8 @@ t.test('a rotated secret is re-read and a new token fetched with it, without res
   const after = await proxiedToken(s)
   t.not(after, s.first, 'the next proxied request carries another token')
   t.ok(kc.issued.slice(issuedBefore).includes(after!), 'one issued after the rotation')
-  t.equal(running.sidecar.config.credentials.registry!.type === 'keycloak' && running.sidecar.config.credentials.registry!.clientSecret?.reveal(), B)
+  t.equal(running.sidecar.config.credentials.registry!.type === 'keycloak' &&
+    running.sidecar.config.credentials.registry!.clientSecret?.reveal(), B)
 
   await sleep(POLL_MS * 4)
   t.equal(kc.requests.length, 2, 'one token request per rotation, not one per poll')
@@ -100,7 +101,8 @@ t.test('an empty or unreadable secret file keeps the value read before, with one
   const A = secret('A')
   const s = await setup(t, A)
   const { kc, running, vol } = s
-  const warnings = (what: string): Array<Record<string, unknown>> => running.logs.lines.filter((l) => l.level === 40 && String(l.msg).includes(what))
+  const warnings = (what: string): Array<Record<string, unknown>> => running.logs.lines.filter((l) => l.level === 40 &&
+    String(l.msg).includes(what))
 
   vol.rotate('\n')
   await until(() => warnings('is empty').length === 1, 5000, 'the empty-file warning')
@@ -109,7 +111,8 @@ t.test('an empty or unreadable secret file keeps the value read before, with one
   await sleep(POLL_MS * 4)
   t.equal(warnings('is empty').length, 1, 'logged once, not at every poll')
   t.equal(warnings('cannot be read').length, 1, 'logged once, not at every poll')
-  t.match(warnings('cannot be read')[0], { file: vol.file, credentials: ['registry'], msg: /cannot be read \(ENOENT\); keeping the value read before/ })
+  t.match(warnings('cannot be read')[0],
+    { file: vol.file, credentials: ['registry'], msg: /cannot be read \(ENOENT\); keeping the value read before/ })
   t.equal(running.logs.find('secret changed').length, 0)
   t.equal(kc.requests.length, 1, 'no token request')
 
@@ -142,9 +145,11 @@ t.test('a fetch in flight with the old secret when the rotation lands is retried
   vol.rotate(B)
   await until(() => running.logs.find('secret changed').length === 1, 2000, 'the rotation, while the old-secret request is still in flight')
   t.equal(await inflight, undefined, 'the request with the old secret was rejected')
-  await until(() => kc.requests.length === 3 && running.sidecar.tokens.status().registry?.lastError === null, 5000, 'a new token well before the 30 s backoff')
+  await until(() => kc.requests.length === 3 && running.sidecar.tokens.status().registry?.lastError === null, 5000,
+    'a new token well before the 30 s backoff')
   t.same([sentSecret(kc, 1), sentSecret(kc, 2)], [A, B])
   const rejected = running.logs.lines.find((l) => l.outcome === 'rejected')
-  t.ok(Number(running.logs.find('secret changed')[0]!.time) < Number(rejected!.time), 'the rotation was seen while the old request was in flight')
+  t.ok(Number(running.logs.find('secret changed')[0]!.time) < Number(rejected!.time),
+    'the rotation was seen while the old request was in flight')
   t.not(await proxiedToken(s), s.first)
 })

@@ -149,7 +149,8 @@ t.test('bad types and out-of-range values', async (t) => {
   t.same(problems(withValue('credentials.registry.clientId', undefined)), ['credentials.registry.clientId: is required'])
   t.same(problems(withValue('credentials.registry.clientSecret', undefined)), ['credentials.registry.clientSecret: is required'])
   t.same(problems(withValue('upstreams.registry.target', undefined)), ['upstreams.registry.target: is required'])
-  t.same(problems(withValue('credentials.bad name!', (base().credentials as Doc).registry)), ['credentials.bad name!: name must be letters, digits, _ . - (at most 63)'])
+  t.same(problems(withValue('credentials.bad name!', (base().credentials as Doc).registry)),
+    ['credentials.bad name!: name must be letters, digits, _ . - (at most 63)'])
 })
 
 t.test('credentials and upstreams must each define at least one entry', async (t) => {
@@ -181,10 +182,13 @@ t.test('duplicate prefixes and ports are refused', async (t) => {
     },
   })
   t.same(problems(two({ prefix: '/api' }, { prefix: '/api' })), ['upstreams.b.prefix: /api is already used by upstreams.a'])
-  t.same(problems(two({ prefix: '/api' }, { prefix: '/api/' })), ['upstreams.b.prefix: /api is already used by upstreams.a'], 'a trailing slash does not make a prefix different')
+  t.same(problems(two({ prefix: '/api' }, { prefix: '/api/' })), ['upstreams.b.prefix: /api is already used by upstreams.a'],
+    'a trailing slash does not make a prefix different')
   t.same(problems(two({ port: 8081 }, { port: 8081 })), ['upstreams.b.port: 8081 is already used by upstreams.a.port'])
-  t.same(problems(two({ port: 8080 }, { prefix: '/b' })), ['upstreams.a.port: 8080 is already used by listen.port'], 'the default listen port counts')
-  t.same(problems(two({ port: 9901 }, { prefix: '/b' })), ['upstreams.a.port: 9901 is already used by admin.port'], 'the default admin port counts')
+  t.same(problems(two({ port: 8080 }, { prefix: '/b' })), ['upstreams.a.port: 8080 is already used by listen.port'],
+    'the default listen port counts')
+  t.same(problems(two({ port: 9901 }, { prefix: '/b' })), ['upstreams.a.port: 9901 is already used by admin.port'],
+    'the default admin port counts')
   t.same(problems({ ...base(), listen: { port: 9000 }, admin: { port: 9000 } }), ['admin.port: 9000 is also listen.port'])
   t.same(problems(two({ prefix: '/api', credential: 'walet' }, { prefix: '/api' })), [
     'upstreams.a.credential: "walet" is not a defined credential (defined: registry)',
@@ -197,7 +201,8 @@ t.test('duplicate prefixes and ports are refused', async (t) => {
 })
 
 t.test('an upstream needs a prefix or a port', async (t) => {
-  t.same(problems(withValue('upstreams.registry.prefix', undefined)), ['upstreams.registry: needs a prefix (on listen) or a port (dedicated listener), or both'])
+  t.same(problems(withValue('upstreams.registry.prefix', undefined)),
+    ['upstreams.registry: needs a prefix (on listen) or a port (dedicated listener), or both'])
   const portOnly = parse(withValue('upstreams.registry', { target: 'https://registry.example.org', credential: 'registry', port: 8081 }))
   t.equal(portOnly.upstreams.registry!.port, 8081)
   t.equal(portOnly.upstreams.registry!.prefix, undefined)
@@ -208,8 +213,9 @@ t.test('plain http:// is refused to a non-loopback host unless insecureHttp: tru
     ['upstreams.registry.target: plain http:// to registry.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
   t.same(problems(withValue('credentials.registry.url', 'http://kc.example.org/auth')),
     ['credentials.registry.url: plain http:// to kc.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
-  t.same(problems(withValue('credentials.registry', { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })),
-    ['credentials.registry.tokenUrl: plain http:// to 10.0.0.5 would send secrets in clear; use https:// or set insecureHttp: true'])
+  t.same(problems(withValue('credentials.registry',
+    { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })),
+  ['credentials.registry.tokenUrl: plain http:// to 10.0.0.5 would send secrets in clear; use https:// or set insecureHttp: true'])
   for (const host of ['127.0.0.1.evil.example', 'localhost.evil.example', '0.0.0.0']) {
     t.same(problems(withValue('upstreams.registry.target', `http://${host}:8080`)).length, 1, `${host} is not loopback`)
   }
@@ -255,10 +261,14 @@ t.test('url + realm or tokenUrl, never both, never neither', async (t) => {
 t.test('the token URL is {url}/realms/{realm}/protocol/openid-connect/token, with or without /auth', async (t) => {
   const at = (url: string, realm = 'consent-01-external-system'): string =>
     parse(withValue('credentials.registry.realm', realm, withValue('credentials.registry.url', url))).credentials.registry!.tokenUrl
-  t.equal(at('https://keycloak.example.org'), 'https://keycloak.example.org/realms/consent-01-external-system/protocol/openid-connect/token')
-  t.equal(at('https://keycloak.example.org/auth'), 'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'Keycloak <= 16 root')
-  t.equal(at('https://keycloak.example.org/auth/'), 'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'trailing slash dropped')
-  t.equal(at('https://keycloak.example.org:8443/kc/auth', 'r1'), 'https://keycloak.example.org:8443/kc/auth/realms/r1/protocol/openid-connect/token')
+  t.equal(at('https://keycloak.example.org'),
+    'https://keycloak.example.org/realms/consent-01-external-system/protocol/openid-connect/token')
+  t.equal(at('https://keycloak.example.org/auth'),
+    'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'Keycloak <= 16 root')
+  t.equal(at('https://keycloak.example.org/auth/'),
+    'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'trailing slash dropped')
+  t.equal(at('https://keycloak.example.org:8443/kc/auth', 'r1'),
+    'https://keycloak.example.org:8443/kc/auth/realms/r1/protocol/openid-connect/token')
 })
 
 t.test('defaults', async (t) => {

@@ -78,7 +78,11 @@ t.test('Keycloak errors', async (t) => {
     clients: { svc: { secret: 'right-secret' }, 'no-sa': { secret: 'no-sa-secret', serviceAccounts: false } },
   })
   const html = await startKeycloak({ realm: 'r' })
-  html.setFault({ kind: 'status', status: 502, body: '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>' })
+  html.setFault({
+    kind: 'status',
+    status: 502,
+    body: '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>',
+  })
   const garbage = await startKeycloak({ realm: 'r' })
   garbage.setFault({ kind: 'garbage' })
   const noToken = await startKeycloak({ realm: 'r' })

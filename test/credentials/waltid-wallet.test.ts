@@ -36,7 +36,16 @@ t.test('chained: logs in with another credential\'s Keycloak access token', asyn
   t.teardown(() => wallet.close())
   const { url } = await startSidecar(t, {
     credentials: {
-      'wallet-user': { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'wallet-client', clientSecret: 'wc-secret', username: 'alice', password: 'alice-pass' },
+      'wallet-user': {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'wallet-client',
+        clientSecret: 'wc-secret',
+        username: 'alice',
+        password: 'alice-pass',
+      },
       wallet: { type: 'waltid-wallet', url: wallet.root, keycloak: 'wallet-user' },
     },
     upstreams: { wallet: { target: wallet.root, credential: 'wallet', prefix: '/wallet' } },
@@ -97,7 +106,16 @@ t.test('the client-side login limit refuses to log in before the wallet would an
   const wallet = await startWallet()
   t.teardown(() => wallet.close())
   const cred = waltidWalletCredential(
-    { type: 'waltid-wallet', name: 'w', url: wallet.root, tokenUrl: '', timeout: 5, insecureHttp: false, username: 'user', password: new Secret('wrong') },
+    {
+      type: 'waltid-wallet',
+      name: 'w',
+      url: wallet.root,
+      tokenUrl: '',
+      timeout: 5,
+      insecureHttp: false,
+      username: 'user',
+      password: new Secret('wrong'),
+    },
     { tokenFor: async () => { throw new Error('unused') } },
     { max: 3, windowMs: 60_000 }
   )

@@ -1,4 +1,5 @@
-// The compose stack fits together: realm import <-> config/compose.yaml <-> docker-compose.yml <-> image; a Keycloak seeded from the realm import serves that config.
+// The compose stack fits together: realm import <-> config/compose.yaml <-> docker-compose.yml <-> image; a Keycloak seeded from the
+// realm import serves that config.
 import t from 'tap'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.js'
@@ -57,8 +58,12 @@ t.test('the realm import defines every realm, client, secret and user config/com
 })
 
 t.test('a Keycloak seeded from the realm import issues the tokens config/compose.yaml asks for', async (t) => {
-  const clients: Record<string, EmulatorClient> = Object.fromEntries(REALM.clients.map((c) => [c.clientId, { secret: c.secret ?? '', serviceAccounts: c.serviceAccountsEnabled === true, enabled: c.enabled !== false }]))
-  const users: Record<string, EmulatorUser> = Object.fromEntries(REALM.users.filter((u) => u.credentials !== undefined).map((u) => [u.username, { password: u.credentials!.find((p) => p.type === 'password')!.value, enabled: u.enabled !== false }]))
+  const clients: Record<string, EmulatorClient> = Object.fromEntries(REALM.clients.map((c) => [c.clientId,
+    { secret: c.secret ?? '', serviceAccounts: c.serviceAccountsEnabled === true, enabled: c.enabled !== false }]))
+  const users: Record<string, EmulatorUser> = Object.fromEntries(REALM.users.filter((u) => u.credentials !== undefined).map((u) => [u.username, {
+    password: u.credentials!.find((p) => p.type === 'password')!.value,
+    enabled: u.enabled !== false,
+  }]))
   const kc = await startKeycloak({ realm: REALM.realm, lifespan: REALM.accessTokenLifespan ?? 300, clients, users })
   t.teardown(() => kc.close())
   const echo = await startUpstream()
@@ -87,7 +92,8 @@ t.test('docker-compose.yml wires the image, the config, the realm and the ports 
   const configPath = cmd[cmd.indexOf('--config') + 1]
   t.ok(PROXY.build, 'tokenproxy is built from the Dockerfile')
   t.notOk(PROXY.command, 'and runs the image\'s CMD')
-  t.ok((PROXY.volumes as string[]).includes(`./config/compose.yaml:${configPath}:ro`), `config/compose.yaml is mounted read-only at ${configPath}`)
+  t.ok((PROXY.volumes as string[]).includes(`./config/compose.yaml:${configPath}:ro`),
+    `config/compose.yaml is mounted read-only at ${configPath}`)
 
   const kc = SERVICES.keycloak!
   t.match(kc.image, /^quay\.io\/keycloak\/keycloak:26\.\d+$/)
@@ -123,6 +129,9 @@ t.test('docker-compose.yml wires the image, the config, the realm and the ports 
   t.equal(CONFIG.listen.host, '0.0.0.0')
   t.equal(CONFIG.admin.host, '0.0.0.0')
   const published = (PROXY.ports as string[]).map((p) => p.split(':'))
-  for (const [host] of Object.values(SERVICES).flatMap((s) => ((s.ports ?? []) as string[]).map((p) => p.split(':')))) t.equal(host, '127.0.0.1', 'published on the host\'s loopback only')
-  t.same(published.map((p) => Number(p[2])).sort(), [CONFIG.listen.port, CONFIG.admin.port].sort(), 'the proxy and admin ports are published')
+  for (const [host] of Object.values(SERVICES).flatMap((s) => ((s.ports ?? []) as string[]).map((p) => p.split(':')))) {
+    t.equal(host, '127.0.0.1', 'published on the host\'s loopback only')
+  }
+  t.same(published.map((p) => Number(p[2])).sort(), [CONFIG.listen.port, CONFIG.admin.port].sort(),
+    'the proxy and admin ports are published')
 })

@@ -1,4 +1,5 @@
-// The image: maintained Node LTS base, the bundled CLI without node_modules, numeric non-root user, the default ports, a small build context.
+// The image: maintained Node LTS base, the bundled CLI without node_modules, numeric non-root user, the default
+// ports, a small build context.
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import t from 'tap'

@@ -69,7 +69,8 @@ async function mix (base: string, n: number): Promise<{ statuses: Record<string,
     count(res.statusCode)
   }
   const upload = async (): Promise<void> => {
-    const res = await request(`${base}/m/upload`, { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' }, dispatcher: agent })
+    const res = await request(`${base}/m/upload`,
+      { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' }, dispatcher: agent })
     await res.body.text()
     count(res.statusCode)
   }

@@ -29,7 +29,13 @@ t.test('Expect: 100-continue: the client gets 100 Continue, then the upstream\'s
   const body = 'x'.repeat(2048)
   const got = await new Promise<{ continued: boolean, status: number, text: string }>((resolve, reject) => {
     let continued = false
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/registry/upload', headers: { expect: '100-continue', 'content-length': body.length } })
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/registry/upload',
+      headers: { expect: '100-continue', 'content-length': body.length },
+    })
     req.on('continue', () => { continued = true; req.end(body) })
     req.on('response', (res) => {
       let text = ''

@@ -33,7 +33,8 @@ async function startCli (t: Test, up: Upstream, extra: Record<string, unknown> =
     upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
     ...extra,
   }))
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', file],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   let out = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
   proc.stderr!.resume()
@@ -105,7 +106,8 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 
   t.ok(doneWhenRefused < IN_FLIGHT, `while the in-flight requests were still draining (${doneWhenRefused} of ${IN_FLIGHT} done)`)
 
   const results = await Promise.all(inFlight)
-  const ok = results.filter((r, i) => !(r instanceof Error) && r.status === 200 && (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
+  const ok = results.filter((r, i) => !(r instanceof Error) && r.status === 200 &&
+    (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
   const lost = IN_FLIGHT - ok.length
   t.equal(lost, 0, `requests lost in the shutdown: ${lost}`)
   t.same(results.filter((r) => r instanceof Error).map((e) => (e as Error).message), [], 'no in-flight request was cut')
@@ -146,7 +148,8 @@ t.test('a second signal during the drain (SIGINT, then SIGTERM) exits at once wi
   const slow = Array.from({ length: 5 }, () => get(`${child.proxy}/registry/slow`))
   await until(() => up.requests.length === 5, 5000, 'the slow requests to reach the upstream')
   child.proc.kill('SIGINT')
-  await until(() => child.logs().some((l) => l.msg === 'stopping: finishing in-flight requests' && l.signal === 'SIGINT'), 3000, 'draining to start')
+  await until(() => child.logs().some((l) => l.msg === 'stopping: finishing in-flight requests' && l.signal === 'SIGINT'), 3000,
+    'draining to start')
   const secondAt = Date.now()
   child.proc.kill('SIGTERM')
   const { code, at } = await exitWithin(child, 5000)

@@ -1,4 +1,5 @@
-// A second real Keycloak, started with --http-relative-path=/auth: `url: .../auth` works, and the server stopped and started again mid-traffic.
+// A second real Keycloak, started with --http-relative-path=/auth: `url: .../auth` works, and the server stopped
+// and started again mid-traffic.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -19,7 +20,14 @@ if (shared) {
     const dir = t.testdir({})
     // Keycloak imports only files named <realm>-realm.json.
     const file = join(dir, `${realm}-realm.json`)
-    writeFileSync(file, JSON.stringify({ realm, enabled: true, sslRequired: 'none', accessTokenLifespan: 8, clients: [confidentialClient('legacy', 'legacy-secret')] }))
+    writeFileSync(file,
+      JSON.stringify({
+        realm,
+        enabled: true,
+        sslRequired: 'none',
+        accessTokenLifespan: 8,
+        clients: [confidentialClient('legacy', 'legacy-secret')],
+      }))
     const kc = await KeycloakProcess.create(findJava()!, { relativePath: '/auth', importRealms: [file] })
     t.teardown(() => kc.dispose())
     let began = Date.now()

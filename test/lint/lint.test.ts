@@ -75,7 +75,8 @@ t.test('dependency-cruiser: a tree that breaks each boundary fails each rule', a
     'export const secret: FastifyInstance | number = headers + log + proxy + plugin',
   ].join('\n'))
   // Type-only imports, each from a runtime module; errors.ts is no runtime module.
-  const runtime = ['credentials/types', 'tokens/types', 'proxy/types', 'observability/types', 'commands/types', 'demo/types', 'server', 'cli', 'reload']
+  const runtime = ['credentials/types', 'tokens/types', 'proxy/types', 'observability/types', 'commands/types', 'demo/types', 'server',
+    'cli', 'reload']
   write('src/config/load.ts', [
     ...runtime.map((m, i) => `import type { T as T${i} } from '../${m}.js'`),
     "import { x } from '../errors.js'",

@@ -56,7 +56,9 @@ t.test('a scenario with success, refresh, a 401 replay, an IdP failure and a rej
   const clientAuth = `Basic ${b64(`app:${CLIENT_PASSWORD}`)}`
 
   // Success, on every credential, with the client's own credentials in the request.
-  for (const n of ['good', 'basic', 'filed']) t.equal(await call(`/${n}/x?q=1`, { headers: { authorization: clientAuth } }), 200, `${n}: 200`)
+  for (const n of ['good', 'basic', 'filed']) {
+    t.equal(await call(`/${n}/x?q=1`, { headers: { authorization: clientAuth } }), 200, `${n}: 200`)
+  }
   // Refresh ahead.
   await until(() => logs.find('token obtained').filter((l) => l.credential === 'good').length >= 2, 6000, 'a refresh of good')
   // Upstream 401 -> one replay with a fresh token.
@@ -64,7 +66,11 @@ t.test('a scenario with success, refresh, a 401 replay, an IdP failure and a rej
   t.equal(await call('/good/replay'), 200, '401 replayed')
   t.equal(up.rejections, 1)
   // IdP failure while a fresh token is needed -> 503.
-  kc.setFault({ kind: 'status', status: 500, body: '{"error":"unknown_error","error_description":"For more on this error consult the server log."}' })
+  kc.setFault({
+    kind: 'status',
+    status: 500,
+    body: '{"error":"unknown_error","error_description":"For more on this error consult the server log."}',
+  })
   up.setMode({ kind: 'reject', tokens: 'all', times: 1 })
   t.equal(await call('/good/idp-down'), 503, 'IdP failure: 503')
   kc.setFault(null)

@@ -107,7 +107,14 @@ export async function startKeycloak (opts: KeycloakOptions = {}): Promise<Keyclo
     const iat = Math.floor(nowSec)
     const exp = Number.isInteger(lifespan) ? iat + lifespan : Math.ceil(nowSec + lifespan)
     const claims: JWTPayload & Record<string, unknown> = {
-      exp, iat, jti: randomUUID(), iss: issuer, ...(serviceAccount ? { aud: 'account' } : {}), sub: subjectOf(username), typ: 'Bearer', azp: clientId,
+      exp,
+      iat,
+      jti: randomUUID(),
+      iss: issuer,
+      ...(serviceAccount ? { aud: 'account' } : {}),
+      sub: subjectOf(username),
+      typ: 'Bearer',
+      azp: clientId,
     }
     // Keycloak 26: `sid` only (no `session_state` claim); a service account holds the realm's default roles.
     if (session) Object.assign(claims, { sid: session })
@@ -123,7 +130,8 @@ export async function startKeycloak (opts: KeycloakOptions = {}): Promise<Keyclo
     Object.assign(claims, { scope: SCOPE })
     if (serviceAccount) {
       // Keycloak 26 names the claim client_id (older versions: clientId).
-      Object.assign(claims, { email_verified: false, clientHost: '127.0.0.1', preferred_username: username, clientAddress: '127.0.0.1', client_id: clientId })
+      Object.assign(claims,
+        { email_verified: false, clientHost: '127.0.0.1', preferred_username: username, clientAddress: '127.0.0.1', client_id: clientId })
     } else {
       const name = [user?.firstName, user?.lastName].filter(Boolean).join(' ')
       Object.assign(claims, {
@@ -238,7 +246,8 @@ export async function startKeycloak (opts: KeycloakOptions = {}): Promise<Keyclo
 
   async function token (req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
     tokenRequests++
-    const noToken = (): void => sendJson(res, 200, { expires_in: lifespan, token_type: tokenType, 'not-before-policy': 0, scope: SCOPE }, NO_STORE)
+    const noToken = (): void => sendJson(res, 200, { expires_in: lifespan, token_type: tokenType, 'not-before-policy': 0, scope: SCOPE },
+      NO_STORE)
     if (await faults.apply(req, res, noToken)) return
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
     const form = type === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : new URLSearchParams()
@@ -276,11 +285,14 @@ export async function startKeycloak (opts: KeycloakOptions = {}): Promise<Keyclo
         end_session_endpoint: `${oidc}/logout`,
         jwks_uri: `${oidc}/certs`,
         grant_types_supported: ['authorization_code', 'implicit', 'refresh_token', 'password', 'client_credentials'],
-        response_types_supported: ['code', 'none', 'id_token', 'token', 'id_token token', 'code id_token', 'code token', 'code id_token token'],
+        response_types_supported: ['code', 'none', 'id_token', 'token', 'id_token token', 'code id_token', 'code token',
+          'code id_token token'],
         subject_types_supported: ['public', 'pairwise'],
         id_token_signing_alg_values_supported: ['RS256'],
-        token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth', 'client_secret_jwt'],
-        token_endpoint_auth_signing_alg_values_supported: ['PS384', 'ES384', 'RS384', 'HS256', 'HS512', 'ES256', 'RS256', 'HS384', 'ES512', 'PS256', 'PS512', 'RS512'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth',
+          'client_secret_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['PS384', 'ES384', 'RS384', 'HS256', 'HS512', 'ES256', 'RS256', 'HS384', 'ES512',
+          'PS256', 'PS512', 'RS512'],
         scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
       })
     } else {

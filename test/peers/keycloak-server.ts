@@ -263,7 +263,8 @@ export async function startShared (): Promise<void> {
     return
   }
   const started = Date.now()
-  const kc = await KeycloakProcess.create(java!, { importRealms: [join(REPO, 'config', 'keycloak', 'consent-01-external-system-realm.json')] })
+  const kc = await KeycloakProcess.create(java!,
+    { importRealms: [join(REPO, 'config', 'keycloak', 'consent-01-external-system-realm.json')] })
   kc.start()
   const state: State = {
     origin: kc.origin,
@@ -340,7 +341,8 @@ export async function realKeycloak (t: Test): Promise<RealKeycloak | undefined> 
   }
   // Run on its own (no tap `before` hook): a private server for this process.
   privateServer ??= (async () => {
-    const kc = await KeycloakProcess.create(findJava()!, { importRealms: [join(REPO, 'config', 'keycloak', 'consent-01-external-system-realm.json')] })
+    const kc = await KeycloakProcess.create(findJava()!,
+      { importRealms: [join(REPO, 'config', 'keycloak', 'consent-01-external-system-realm.json')] })
     kc.start()
     process.once('beforeExit', () => { void kc.dispose() })
     await kc.ready()

@@ -15,7 +15,8 @@ const basic = (id: string, secret: string): string =>
 const why = (r: { status: number; text: string }, expected: number): string =>
   r.status === expected ? `status ${expected}` : r.text
 
-async function post (url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: Record<string, unknown> }> {
+async function post (url: string, form: Record<string, string>,
+  headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { ...FORM, ...headers }, body: new URLSearchParams(form).toString() })
   const text = await res.text()
   let json: Record<string, unknown> = {}
@@ -43,7 +44,8 @@ t.test('keycloak emulator', async (t) => {
     t.equal(r.headers.get('content-type'), 'application/json')
     t.equal(r.headers.get('cache-control'), 'no-store')
     t.same(Object.keys(r.json), ['access_token', 'expires_in', 'refresh_expires_in', 'token_type', 'not-before-policy', 'scope'])
-    t.match(r.text, /^\{"access_token":"eyJ[^"]+","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"\}$/)
+    t.match(r.text,
+      /^\{"access_token":"eyJ[^"]+","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"\}$/)
     const token = String(r.json.access_token)
     const jwks = createRemoteJWKSet(new URL(kc.jwksUrl))
     const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: kc.issuer, audience: 'account' })
@@ -81,7 +83,8 @@ t.test('keycloak emulator', async (t) => {
     t.equal(plus.status, 401, "un-encoded '+' decodes to a space: wrong secret")
     t.equal(plus.json.error, 'unauthorized_client')
     t.equal((await post(kc.tokenUrl, { grant_type: 'client_credentials' }, { Authorization: basic('plus', 'a+b') })).status, 200)
-    const formWins = await post(kc.tokenUrl, { grant_type: 'client_credentials', client_secret: SECRET }, { Authorization: basic('app', 'wrong') })
+    const formWins = await post(kc.tokenUrl, { grant_type: 'client_credentials', client_secret: SECRET },
+      { Authorization: basic('app', 'wrong') })
     t.equal(formWins.status, 200, 'form value wins over Basic')
   })
 
@@ -104,14 +107,18 @@ t.test('keycloak emulator', async (t) => {
         { error: 'unauthorized_client', error_description: 'Client not enabled to retrieve service account' }],
       ['unknown grant', post(kc.tokenUrl, { grant_type: 'magic', client_id: 'app', client_secret: SECRET }), 400,
         { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' }],
-      ['wrong password', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'alice', password: 'x' }), 401,
-        { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
-      ['unknown user', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'eve', password: 'x' }), 401,
-        { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
-      ['disabled user', post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'bob', password: 'pw' }), 400,
-        { error: 'invalid_grant' }],
-      ['bad refresh', post(kc.tokenUrl, { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: 'eyJx' }), 400,
-        { error: 'invalid_grant', error_description: 'Invalid refresh token' }],
+      ['wrong password', post(kc.tokenUrl,
+        { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'alice', password: 'x' }), 401,
+      { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
+      ['unknown user', post(kc.tokenUrl,
+        { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'eve', password: 'x' }), 401,
+      { error: 'invalid_grant', error_description: 'Invalid user credentials' }],
+      ['disabled user', post(kc.tokenUrl,
+        { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'bob', password: 'pw' }), 400,
+      { error: 'invalid_grant' }],
+      ['bad refresh', post(kc.tokenUrl,
+        { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: 'eyJx' }), 400,
+      { error: 'invalid_grant', error_description: 'Invalid refresh token' }],
     ]
     for (const [name, p, status, body] of cases) {
       const r = await p
@@ -132,19 +139,23 @@ t.test('keycloak emulator', async (t) => {
   })
 
   t.test('password and refresh grants', async (t) => {
-    const r = await post(kc.tokenUrl, { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'alice', password: 'pw' })
+    const r = await post(kc.tokenUrl,
+      { grant_type: 'password', client_id: 'app', client_secret: SECRET, username: 'alice', password: 'pw' })
     t.equal(r.status, 200, why(r, 200))
-    t.same(Object.keys(r.json), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'token_type', 'not-before-policy', 'session_state', 'scope'])
+    t.same(Object.keys(r.json),
+      ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'token_type', 'not-before-policy', 'session_state', 'scope'])
     t.equal(r.json.refresh_expires_in, 1800)
     const claims = await kc.verify(String(r.json.access_token))
     t.match(claims, { preferred_username: 'alice', azp: 'app' })
     t.notOk(claims && ('clientId' in claims || 'client_id' in claims), 'a user token names no client id claim')
-    const again = await post(kc.tokenUrl, { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: String(r.json.refresh_token) })
+    const again = await post(kc.tokenUrl,
+      { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: String(r.json.refresh_token) })
     t.equal(again.status, 200, why(again, 200))
     t.equal(again.json.session_state, r.json.session_state)
     t.not(again.json.access_token, r.json.access_token)
     kc.revoke(String(again.json.refresh_token))
-    const dead = await post(kc.tokenUrl, { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: String(again.json.refresh_token) })
+    const dead = await post(kc.tokenUrl,
+      { grant_type: 'refresh_token', client_id: 'app', client_secret: SECRET, refresh_token: String(again.json.refresh_token) })
     t.equal(dead.status, 400)
     t.equal(dead.json.error_description, 'Token is not active')
   })

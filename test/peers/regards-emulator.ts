@@ -228,7 +228,8 @@ export async function startRegards (opts: RegardsOptions = {}): Promise<RegardsE
     }
   }
 
-  const server = await listenPeer(handle, (req, res) => sendJson(res, 500, springError(500, 'Internal Server Error', req.url ?? '/')), timers)
+  const server = await listenPeer(handle, (req, res) => sendJson(res, 500, springError(500, 'Internal Server Error', req.url ?? '/')),
+    timers)
   const root = server.origin
 
   return {

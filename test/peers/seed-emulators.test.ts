@@ -32,7 +32,8 @@ t.test('REGARDS V2', async (t) => {
   t.teardown(() => rg.close())
   const url = `${rg.tokenUrl}?scope=project1`
   const login = (body: Record<string, unknown>, headers: Record<string, string> = {}, to = url): Promise<Answer> =>
-    call(to, { method: 'POST', headers: { ...JSON_TYPE, authorization: basic('client', 'secret'), ...headers }, body: JSON.stringify(body) })
+    call(to,
+      { method: 'POST', headers: { ...JSON_TYPE, authorization: basic('client', 'secret'), ...headers }, body: JSON.stringify(body) })
   const good = { username: 'user@regards.fr', password: 'regards-pass', grant_type: 'password', scope: 'project1' }
 
   t.equal(rg.tokenUrl, `${rg.root}/api/v1/rs-authentication/oauth/token`)
@@ -44,7 +45,8 @@ t.test('REGARDS V2', async (t) => {
     t.equal(r.headers.get('content-type'), 'application/json')
     t.equal(r.headers.get('cache-control'), 'no-store')
     t.same(Object.keys(r.json), ['token_type', 'tenant', 'scope', 'role', 'sub', 'email', 'access_token', 'expires_in'])
-    t.match(r.text, /^\{"token_type":"bearer","tenant":"project1","scope":"project1","role":"REGISTERED_USER","sub":"user@regards\.fr","email":"user@regards\.fr","access_token":"eyJ[^"]+","expires_in":7199\}$/)
+    t.match(r.text,
+      /^\{"token_type":"bearer","tenant":"project1","scope":"project1","role":"REGISTERED_USER","sub":"user@regards\.fr","email":"user@regards\.fr","access_token":"eyJ[^"]+","expires_in":7199\}$/)
     const token = String(r.json.access_token)
     t.same(decodeProtectedHeader(token), { alg: 'HS512' })
     const claims = decodeJwt(token)
@@ -167,7 +169,8 @@ t.test('REGARDS V1', async (t) => {
   t.same(decodeProtectedHeader(token), { alg: 'HS256' })
   t.equal(decodeJwt(token).tenant, 'demo')
 
-  const query = await call(`${rg.tokenUrl}?${new URLSearchParams({ ...params, scope: 'demo' }).toString()}`, { method: 'POST', headers: auth })
+  const query = await call(`${rg.tokenUrl}?${new URLSearchParams({ ...params, scope: 'demo' }).toString()}`,
+    { method: 'POST', headers: auth })
   t.equal(query.status, 200, 'all parameters in the query')
 
   const json = await call(`${rg.tokenUrl}?scope=demo`, { method: 'POST', headers: { ...JSON_TYPE, ...auth }, body: JSON.stringify(params) })
@@ -197,7 +200,13 @@ t.test('walt.id wallet', async (t) => {
     const r = await call(kc.tokenUrl, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'test-client', client_secret: 'test-secret', username: 'alice', password: 'alice-pass' }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'test-client',
+        client_secret: 'test-secret',
+        username: 'alice',
+        password: 'alice-pass',
+      }).toString(),
     })
     return String(r.json.access_token)
   }
@@ -218,7 +227,8 @@ t.test('walt.id wallet', async (t) => {
     const claims = decodeJwt(session)
     t.equal(claims.sub, userId)
     t.equal((claims.exp ?? 0) - (claims.iat ?? 0), 30 * 24 * 3600)
-    const again = await login({ type: 'keycloak', username: 'user', password: 'wallet-pass' }, `${wallet.root}/wallet-api/auth/keycloak/login`)
+    const again = await login({ type: 'keycloak', username: 'user', password: 'wallet-pass' },
+      `${wallet.root}/wallet-api/auth/keycloak/login`)
     t.equal(again.status, 200)
     t.equal(again.json.id, userId, 'account id is stable')
     t.equal(again.json.keycloakUserId, r.json.keycloakUserId)
@@ -252,7 +262,14 @@ t.test('walt.id wallet', async (t) => {
     const r = await login({ type: 'keycloak', username: 'user', password: 'wrong' })
     t.equal(r.status, 500)
     t.same(Object.keys(r.json), ['exception', 'id', 'status', 'code', 'message'])
-    t.match(r.json, { exception: true, id: 'RuntimeException', status: 'Internal Server Error', code: '500', message: /^Keycloak returned error code: 401 Unauthorized/ })
+    t.match(r.json,
+      {
+        exception: true,
+        id: 'RuntimeException',
+        status: 'Internal Server Error',
+        code: '500',
+        message: /^Keycloak returned error code: 401 Unauthorized/,
+      })
     for (const body of ['not json', '[]', { username: 'user', password: 'wallet-pass' }, { type: 'keycloak' }, { type: 'email', email: 'a', password: 'b' }]) {
       const u = await login(body)
       t.equal(u.status, 400, `unreadable ${JSON.stringify(body)}`)
@@ -285,7 +302,8 @@ t.test('walt.id wallet', async (t) => {
   })
 
   t.test('logout does not revoke', async (t) => {
-    const r = await call(wallet.logoutUrl, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ keycloakUserId: 'k', token: session }) })
+    const r = await call(wallet.logoutUrl,
+      { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ keycloakUserId: 'k', token: session }) })
     t.equal(r.status, 200)
     t.same(wallet.logouts.at(-1), { keycloakUserId: 'k', token: session })
     t.equal((await call(wallet.logoutUrl, { method: 'POST', body: 'junk' })).status, 200)
@@ -332,7 +350,8 @@ t.test('walt.id wallet: legacy errors, short sessions, rate window', async (t) =
   t.equal(bad.status, 400)
   t.match(bad.json, { exception: true, code: '400', message: /^Keycloak returned error code: 401 Unauthorized/ })
 
-  const noKc = await call(wallet.loginUrl, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ type: 'keycloak', token: 'eyJx.eyJ9.x' }) })
+  const noKc = await call(wallet.loginUrl,
+    { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ type: 'keycloak', token: 'eyJx.eyJ9.x' }) })
   t.equal(noKc.status, 400, 'token login without a Keycloak to verify against fails')
 
   const ok = await login('wallet-pass')

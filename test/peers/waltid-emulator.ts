@@ -243,7 +243,8 @@ export async function startWallet (opts: WalletOptions = {}): Promise<WalletEmul
       // same body with the 400 status text).
       const status = opts.legacyErrors ? 400 : 500
       record(false, status)
-      sendJson(res, status, exceptionBody(status, status === 400 ? 'Bad Request' : 'Internal Server Error', 'RuntimeException', err.message))
+      sendJson(res, status,
+        exceptionBody(status, status === 400 ? 'Bad Request' : 'Internal Server Error', 'RuntimeException', err.message))
     }
   }
 

@@ -54,7 +54,10 @@ t.test('GET: the refused token is replaced and the request replayed once', async
 t.test('POST with a small body is replayed with the identical body and content-type', async (t) => {
   const s = await startStack(t, NO_FLOOR)
   const cases: Array<{ type: string, body: string }> = [
-    { type: 'application/json; charset=UTF-8', body: JSON.stringify({ processDefinitionKey: 'demo', note: 'été ✓', pad: 'x'.repeat(200_000) }) },
+    {
+      type: 'application/json; charset=UTF-8',
+      body: JSON.stringify({ processDefinitionKey: 'demo', note: 'été ✓', pad: 'x'.repeat(200_000) }),
+    },
     {
       type: 'multipart/form-data; boundary=----tokenproxyBoundary7MA4YWxk',
       body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
@@ -119,7 +122,8 @@ t.test('a burst of 401s for the same token causes a single token fetch', async (
   const fresh = new Set(answers.map((a) => a.body.token))
   t.equal(fresh.size, 1, 'all replays used the same fresh token')
   t.notOk(fresh.has(old))
-  t.same(answers.map((a) => a.body.url).sort(), Array.from({ length: N }, (_, i) => `/burst/${i}`).sort(), 'each replay went to its own path')
+  t.same(answers.map((a) => a.body.url).sort(), Array.from({ length: N }, (_, i) => `/burst/${i}`).sort(),
+    'each replay went to its own path')
   t.equal(s.up.requests.length, 2 * N, 'upstream saw each request twice')
   t.equal(s.idp.tokenRequests, 2, 'IdP saw exactly one extra token request')
   t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), N, 'one retry per request')
@@ -139,7 +143,8 @@ t.test('an upstream that refuses every token gets one replay per request, and th
   }
   await new Promise((resolve) => setTimeout(resolve, 200))
   // one fetch per request for the original token; a refused fresh token may or may not be dropped too
-  t.ok(s.idp.tokenRequests >= 3 && s.idp.tokenRequests <= 5, `IdP not hammered (${s.idp.tokenRequests} token requests for 2 client requests)`)
+  t.ok(s.idp.tokenRequests >= 3 && s.idp.tokenRequests <= 5,
+    `IdP not hammered (${s.idp.tokenRequests} token requests for 2 client requests)`)
   t.equal(s.up.requests.length, 4, 'no further upstream requests')
   t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), 2, 'one retry per request')
 })
@@ -154,7 +159,11 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
       bytes: 7,
     },
     { what: 'declared over 1 MiB', make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }), bytes: big.length },
-    { what: 'declared exactly 1 MiB', make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }), bytes: 1024 * 1024 },
+    {
+      what: 'declared exactly 1 MiB',
+      make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }),
+      bytes: 1024 * 1024,
+    },
   ]
   let fetches = 1
   for (const b of bodies) {

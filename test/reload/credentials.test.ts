@@ -1,4 +1,5 @@
-// A reload changes credentials precisely: unchanged ones ask nothing, a changed secret or client id one new token, a removed wallet logs out.
+// A reload changes credentials precisely: unchanged ones ask nothing, a changed secret or client id one new
+// token, a removed wallet logs out.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -9,14 +10,22 @@ import { startWallet } from '../peers/waltid-emulator.js'
 import { sidecarYaml, startSidecar, until } from '../helpers/sidecar.js'
 
 t.test('unchanged, changed secret, changed client id, removed wallet, added credential', async (t) => {
-  const kc = await startKeycloak({ clients: { keep: { secret: 'keep-secret' }, rot: { secret: 'old-secret' }, one: { secret: 'one-secret' }, two: { secret: 'two-secret' } } })
+  const kc = await startKeycloak({
+    clients: {
+      keep: { secret: 'keep-secret' },
+      rot: { secret: 'old-secret' },
+      one: { secret: 'one-secret' },
+      two: { secret: 'two-secret' },
+    }
+  })
   const slow = await startKeycloak({ clients: { late: { secret: 'late-secret' } } })
   const wallet = await startWallet()
   const up = await startUpstream()
   t.teardown(() => Promise.all([kc, slow, wallet, up].map((p) => p.close())))
   const kcCred = (clientId: string, clientSecret: string, idp = kc): Record<string, unknown> =>
     ({ type: 'keycloak', url: idp.root, realm: idp.realm, clientId, clientSecret })
-  const routes = (names: string[]): Record<string, unknown> => Object.fromEntries(names.map((n) => [n, { target: up.url, credential: n, prefix: `/${n}` }]))
+  const routes = (names: string[]): Record<string, unknown> => Object.fromEntries(names.map((n) => [n,
+    { target: up.url, credential: n, prefix: `/${n}` }]))
   const before = {
     credentials: {
       keep: kcCred('keep', 'keep-secret'),

@@ -17,7 +17,13 @@ t.test('50 in flight across a reload: none lost, none cut', async (t) => {
   t.teardown(() => Promise.all([kc, slow, fast, next].map((p) => p.close())))
   slow.setMode({ kind: 'delay-headers', ms: 1500 })
   const cred = { app: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'app', clientSecret: 'app-secret' } }
-  const before = { credentials: cred, upstreams: { slow: { target: slow.url, credential: 'app', prefix: '/slow' }, app: { target: fast.url, credential: 'app', prefix: '/app' } } }
+  const before = {
+    credentials: cred,
+    upstreams: {
+      slow: { target: slow.url, credential: 'app', prefix: '/slow' },
+      app: { target: fast.url, credential: 'app', prefix: '/app' },
+    },
+  }
   const file = join(t.testdir({}), 'tokenproxy.yaml')
   writeFileSync(file, sidecarYaml(before))
   const { url, sidecar } = await startSidecar(t, before, { configFile: file })
