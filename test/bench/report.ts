@@ -104,7 +104,9 @@ export function summarize (runs: Run[]): Row[] {
 }
 
 const fmt = (v: number | undefined, digits: number): string =>
-  v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+  v === undefined || !Number.isFinite(v)
+    ? '—'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const ratio = (v: number | undefined): string => (v === undefined ? '—' : `${fmt(v, 2)}×`)
 
 export function markdownTable (rows: Row[]): string {
@@ -134,8 +136,8 @@ export interface RunFacts {
 
 /** The issue's targets, each with this run's value and a verdict. */
 export function targetLines (rows: Row[], facts: RunFacts): string[] {
-  const tp = (scenario: string, tool: Tool): Row | undefined => rows.find((r) => r.scenario === scenario && r.tool === tool &&
-    r.target === 'tokenproxy')
+  const tp = (scenario: string, tool: Tool): Row | undefined =>
+    rows.find((r) => r.scenario === scenario && r.tool === tool && r.target === 'tokenproxy')
   const lines: string[] = []
   const check = (what: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string): void => {
     if (value === undefined) return

@@ -29,7 +29,11 @@ if (redis !== undefined) {
   async function get (running: Running, path: string): Promise<{ status: number, authorization?: string }> {
     const res = await request(`${running.url}${path}`)
     const body = await res.body.text()
-    try { return { status: res.statusCode, authorization: (JSON.parse(body) as { authorization?: string }).authorization } } catch { return { status: res.statusCode } }
+    try {
+      return { status: res.statusCode, authorization: (JSON.parse(body) as { authorization?: string }).authorization }
+    } catch {
+      return { status: res.statusCode }
+    }
   }
 
   t.test('every key and value in Redis, scanned for every token, secret and password', async (t) => {

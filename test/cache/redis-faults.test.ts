@@ -64,7 +64,8 @@ if (redis !== undefined) {
     t.ok(frozen.slowest < GENEROUS_MS, `and none hung on Redis (slowest ${Math.round(frozen.slowest)} ms)`)
     t.same(replicas.map(outages), replicas.map(() => 1), 'one warning per replica')
     // From the 401 to giving up on Redis, by each replica's own log: the 250 ms command timeout, plus scheduling.
-    const waits = replicas.map((r) => Date.parse(String(r.find(/unavailable/)[0]!.time)) - Date.parse(String(r.find(/^upstream refused the token/)[0]!.time)))
+    const at = (r: Replica, msg: RegExp): number => Date.parse(String(r.find(msg)[0]!.time))
+    const waits = replicas.map((r) => at(r, /unavailable/) - at(r, /^upstream refused the token/))
     t.comment(`Redis frozen: each replica waited ${Math.min(...waits)}-${Math.max(...waits)} ms on Redis before working alone`)
     t.ok(Math.max(...waits) < GENEROUS_MS, 'a bounded wait')
     t.ok(frozen.tokens.size > 1, `alone: ${frozen.tokens.size} tokens for ${REPLICAS} replicas`)

@@ -153,7 +153,9 @@ t.test('run: a port that is already taken is a runtime failure, exit 1', async (
   const fatal = child.logs().filter((l) => l.level === 'fatal')
   t.equal(fatal.length, 1, 'one fatal line')
   t.equal(fatal[0]?.msg,
-    `cannot start: listen cannot listen on 127.0.0.1:${taken}: the address is already in use (EADDRINUSE); change listen.port in the config`, 'naming the listener and the key that moves it')
+    `cannot start: listen cannot listen on 127.0.0.1:${taken}: ` +
+      'the address is already in use (EADDRINUSE); change listen.port in the config',
+    'naming the listener and the key that moves it')
   t.notOk('err' in fatal[0]!, 'no error object, so no stack')
   t.notMatch(child.stdout(), /^\s+at /m, 'no stack anywhere')
 

@@ -121,7 +121,8 @@ t.test('token', async (t) => {
 
   t.test('an opaque (non-JWT) token: shown as opaque, --raw still prints it', async (t) => {
     const idp = await startRawIdp((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"opaque-0123456789abcdef","expires_in":60,"token_type":"Bearer"}')
+      res.writeHead(200, { 'content-type': 'application/json' })
+        .end('{"access_token":"opaque-0123456789abcdef","expires_in":60,"token_type":"Bearer"}')
     })
     t.teardown(() => idp.close())
     const dir = t.testdir({})

@@ -61,6 +61,7 @@ t.test('the summary describes regards and wallet credentials (password and chain
   const r = await check(file, ENV)
   t.equal(r.code, 0, r.err)
   t.match(r.out,
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
     /regards: regards password grant \(form body\), tenant p1, client client \(secret inline\), user u@r \(password from env REGARDS_PASSWORD\)/)
   t.match(r.out, /kc: keycloak password, client c \(client_secret_post, secret none\), user alice \(password inline\)/)
   t.match(r.out, /wallet: waltid-wallet keycloak login, with the token of credential kc/)

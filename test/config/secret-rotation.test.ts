@@ -20,7 +20,9 @@ async function setup (t: Test, a: string, backoff?: BackoffOptions): Promise<Sta
   const up = await startUpstream()
   t.teardown(() => up.close())
   const running = await startSidecar(t, {
-    credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: { file: vol.file } } },
+    credentials: {
+      registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: { file: vol.file } },
+    },
     upstreams: { api: { target: up.url, credential: 'registry', prefix: '/api' } },
   }, { secretPollMs: POLL_MS, ...(backoff === undefined ? {} : { backoff }) })
   await until(() => running.sidecar.tokens.usable('registry') !== undefined, 5000, 'the first token')
@@ -56,8 +58,8 @@ t.test('a rotated secret is re-read and a new token fetched with it, without res
   const after = await proxiedToken(s)
   t.not(after, s.first, 'the next proxied request carries another token')
   t.ok(kc.issued.slice(issuedBefore).includes(after!), 'one issued after the rotation')
-  t.equal(running.sidecar.config.credentials.registry!.type === 'keycloak' &&
-    running.sidecar.config.credentials.registry!.clientSecret?.reveal(), B)
+  const registry = running.sidecar.config.credentials.registry!
+  t.equal(registry.type === 'keycloak' && registry.clientSecret?.reveal(), B)
 
   await sleep(POLL_MS * 4)
   t.equal(kc.requests.length, 2, 'one token request per rotation, not one per poll')
@@ -101,8 +103,8 @@ t.test('an empty or unreadable secret file keeps the value read before, with one
   const A = secret('A')
   const s = await setup(t, A)
   const { kc, running, vol } = s
-  const warnings = (what: string): Array<Record<string, unknown>> => running.logs.lines.filter((l) => l.level === 40 &&
-    String(l.msg).includes(what))
+  const warnings = (what: string): Array<Record<string, unknown>> =>
+    running.logs.lines.filter((l) => l.level === 40 && String(l.msg).includes(what))
 
   vol.rotate('\n')
   await until(() => warnings('is empty').length === 1, 5000, 'the empty-file warning')

@@ -77,6 +77,7 @@ upstreams:
     'log.level: "loud" is not one of fatal, error, warn, info, debug, trace, silent',
     'refresh.at: must be less than 1 (got 1.2)',
     'refresh.minValidity: must be at least 0 (got -1)',
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
     /^credentials\.registry\.extra: unknown key \(allowed: type, timeout, insecureHttp, url, realm, tokenUrl, grant, clientId, clientSecret, clientAuth, scope(, \w+)*\)$/,
     'credentials.registry.url: plain http:// to keycloak.example.org would send secrets in clear; use https:// or set insecureHttp: true',
     'credentials.wallet.clientSecret: must have exactly one of "file" or "env" (got "file", "env")',
@@ -210,12 +211,14 @@ t.test('an upstream needs a prefix or a port', async (t) => {
 
 t.test('plain http:// is refused to a non-loopback host unless insecureHttp: true', async (t) => {
   t.same(problems(withValue('upstreams.registry.target', 'http://registry.example.org')),
-    ['upstreams.registry.target: plain http:// to registry.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
+    ['upstreams.registry.target: plain http:// to registry.example.org would send secrets in clear; ' +
+      'use https:// or set insecureHttp: true'])
   t.same(problems(withValue('credentials.registry.url', 'http://kc.example.org/auth')),
     ['credentials.registry.url: plain http:// to kc.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
-  t.same(problems(withValue('credentials.registry',
-    { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })),
-  ['credentials.registry.tokenUrl: plain http:// to 10.0.0.5 would send secrets in clear; use https:// or set insecureHttp: true'])
+  const plainTokenUrl = withValue('credentials.registry',
+    { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })
+  t.same(problems(plainTokenUrl),
+    ['credentials.registry.tokenUrl: plain http:// to 10.0.0.5 would send secrets in clear; use https:// or set insecureHttp: true'])
   for (const host of ['127.0.0.1.evil.example', 'localhost.evil.example', '0.0.0.0']) {
     t.same(problems(withValue('upstreams.registry.target', `http://${host}:8080`)).length, 1, `${host} is not loopback`)
   }
@@ -298,7 +301,16 @@ t.test('defaults', async (t) => {
 
 t.test('the validated config is frozen', async (t) => {
   const cfg = parse(base())
-  for (const [what, v] of Object.entries({ config: cfg, listen: cfg.listen, refresh: cfg.refresh, credentials: cfg.credentials, credential: cfg.credentials.registry, upstreams: cfg.upstreams, upstream: cfg.upstreams.registry })) {
+  const parts = {
+    config: cfg,
+    listen: cfg.listen,
+    refresh: cfg.refresh,
+    credentials: cfg.credentials,
+    credential: cfg.credentials.registry,
+    upstreams: cfg.upstreams,
+    upstream: cfg.upstreams.registry,
+  }
+  for (const [what, v] of Object.entries(parts)) {
     t.ok(Object.isFrozen(v), `${what} is frozen`)
   }
   t.throws(() => { (cfg.listen as { port: number }).port = 1 }, TypeError)

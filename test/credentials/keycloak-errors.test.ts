@@ -70,7 +70,10 @@ const EXPECTED: Record<string, Expected> = {
   },
 }
 
-interface Readyz { status: string, credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }> }
+interface Readyz {
+  status: string
+  credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }>
+}
 
 t.test('Keycloak errors', async (t) => {
   const kc = await startKeycloak({
@@ -81,7 +84,8 @@ t.test('Keycloak errors', async (t) => {
   html.setFault({
     kind: 'status',
     status: 502,
-    body: '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>',
+    body: '<html><head><title>502 Bad Gateway</title></head>' +
+      '<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>',
   })
   const garbage = await startKeycloak({ realm: 'r' })
   garbage.setFault({ kind: 'garbage' })

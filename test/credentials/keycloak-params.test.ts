@@ -91,5 +91,6 @@ t.test('validated as a map of strings; the parameters tokenproxy sets are refuse
 t.test('check shows them', async (t) => {
   const out = summarize(parseConfig(doc({ audience: 'registry-api', resource: 'urn:x' }), {}), 'f.yaml')
   t.match(out,
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
     /^ {2}registry: keycloak client_credentials, client c \(client_secret_post, secret inline\), params audience="registry-api" resource="urn:x"$/m)
 })

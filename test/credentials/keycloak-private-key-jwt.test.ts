@@ -107,7 +107,9 @@ t.test('a key the client did not register is rejected (invalid_client)', async (
   })
   let lastError: Record<string, unknown> | null = null
   await until(async () => {
-    const body = await (await request(`${admin}/readyz`)).body.json() as { credentials: { signed: { lastError: Record<string, unknown> | null } } }
+    const body = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: { signed: { lastError: Record<string, unknown> | null } }
+    }
     lastError = body.credentials.signed.lastError
     return lastError !== null
   }, 3000, 'the failure')

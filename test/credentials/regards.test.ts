@@ -85,7 +85,9 @@ t.test('a bad client secret (Basic) is answered 401 and treated as rejected', as
     upstreams: { regards: { target: regards.serviceUrl, credential: 'regards', prefix: '/regards' } },
   })
   await new Promise((resolve) => setTimeout(resolve, 300))
-  const ready = await (await request(`${admin}/readyz`)).body.json() as { credentials: { regards: { state: string, lastError: Record<string, unknown> } } }
+  const ready = await (await request(`${admin}/readyz`)).body.json() as {
+    credentials: { regards: { state: string, lastError: Record<string, unknown> } }
+  }
   t.equal(ready.credentials.regards.state, 'failing')
   t.equal(ready.credentials.regards.lastError.status, 401)
   t.equal(ready.credentials.regards.lastError.outcome, 'rejected')

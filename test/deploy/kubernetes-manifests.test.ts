@@ -49,7 +49,8 @@ t.test('every manifest is valid', async (t) => {
 })
 
 t.test('kustomization.yaml lists every manifest but the example Secret', async (t) => {
-  const [kustomization] = parseAllDocuments(text('config/kubernetes/kustomization.yaml')).map((d) => d.toJS() as { apiVersion: string, kind: string, resources: string[] })
+  const [kustomization] = parseAllDocuments(text('config/kubernetes/kustomization.yaml'))
+    .map((d) => d.toJS() as { apiVersion: string, kind: string, resources: string[] })
   t.equal(kustomization?.apiVersion, 'kustomize.config.k8s.io/v1beta1')
   t.equal(kustomization?.kind, 'Kustomization')
   t.same([...(kustomization?.resources ?? [])].sort(), FILES.filter((f) => !f.includes('.example.')),

@@ -7,7 +7,8 @@ interface Kustomization { images?: Array<{ name: string, newName?: string, newTa
 
 const kustomization = yaml<Kustomization>('config/kubernetes/kustomization.yaml')
 const deployment = kubernetesDocument('Deployment')
-const sidecar = (deployment.spec.template.spec.initContainers as Array<{ name: string, image: string }>).find((c) => c.name === 'tokenproxy')!
+const initContainers = deployment.spec.template.spec.initContainers as Array<{ name: string, image: string }>
+const sidecar = initContainers.find((c) => c.name === 'tokenproxy')!
 const readme = text('README.md')
 const k8sSection = readme.slice(readme.indexOf('### 3. Kubernetes native sidecar'), readme.indexOf('### The container image'))
 

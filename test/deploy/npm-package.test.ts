@@ -6,7 +6,13 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { ROOT, text } from './files.js'
 
-const PKG = JSON.parse(text('package.json')) as { bin: Record<string, string>, main: string, engines: { node: string }, license: string, files: string[] }
+const PKG = JSON.parse(text('package.json')) as {
+  bin: Record<string, string>
+  main: string
+  engines: { node: string }
+  license: string
+  files: string[]
+}
 
 interface Packed { entryCount: number, size: number, files: Array<{ path: string }> }
 
@@ -16,8 +22,8 @@ t.test('`npm pack` lists only dist/**/*.js, config/*.yaml, README.md, LICENSE an
     { cwd: ROOT, maxBuffer: 8 * 1024 * 1024 })
   const [packed] = JSON.parse(stdout) as Packed[]
   const paths = packed!.files.map((f) => f.path)
-  const allowed = (p: string): boolean => ['package.json', 'README.md', 'LICENSE'].includes(p) || /^config\/[^/]+\.yaml$/.test(p) ||
-    /^dist\/.+\.js$/.test(p)
+  const allowed = (p: string): boolean =>
+    ['package.json', 'README.md', 'LICENSE'].includes(p) || /^config\/[^/]+\.yaml$/.test(p) || /^dist\/.+\.js$/.test(p)
   t.same(paths.filter((p) => !allowed(p)), [], 'nothing else')
   for (const p of ['package.json', 'README.md', 'LICENSE', 'config/registry.yaml', PKG.bin.tokenproxy!.replace(/^\.\//, ''), PKG.main]) {
     t.ok(paths.includes(p), `${p} is in the package`)

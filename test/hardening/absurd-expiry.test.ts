@@ -8,8 +8,15 @@ import { startSidecar, until } from '../helpers/sidecar.js'
 
 const nowS = (): number => Math.floor(Date.now() / 1000)
 
-async function run (t: Test,
-  answer: () => Promise<ScriptedAnswer>): Promise<{ idpRequests: () => number, url: string, admin: string, upRequests: () => number, logs: import('../helpers/sidecar.js').LogCapture }> {
+interface Run {
+  idpRequests: () => number
+  url: string
+  admin: string
+  upRequests: () => number
+  logs: import('../helpers/sidecar.js').LogCapture
+}
+
+async function run (t: Test, answer: () => Promise<ScriptedAnswer>): Promise<Run> {
   const idp = await startScriptedIdp(answer)
   t.teardown(() => idp.close())
   const up = await startUpstream()
@@ -19,9 +26,9 @@ async function run (t: Test,
     credentials: { svc: { type: 'keycloak', tokenUrl: idp.tokenUrl, clientId: 'c', clientSecret: 's' } },
     upstreams: { api: { target: up.url, credential: 'svc', prefix: '/api' } },
   })
-  await until(() => idp.requests.length >= 1 &&
-    running.logs.lines.some((l) => l.credential === 'svc' && (l.msg === 'token obtained' || /failed/.test(String(l.msg)))), 3000,
-  'the first answer handled')
+  const handled = (): boolean =>
+    running.logs.lines.some((l) => l.credential === 'svc' && (l.msg === 'token obtained' || /failed/.test(String(l.msg))))
+  await until(() => idp.requests.length >= 1 && handled(), 3000, 'the first answer handled')
   return {
     idpRequests: () => idp.requests.length,
     url: running.url,

@@ -51,9 +51,13 @@ function watchUpstream (port: number): { seen: Seen[], openSockets: Set<Socket>,
   return { seen, openSockets, stop: () => unsubscribe('http.server.request.start', onStart) }
 }
 
-/** Opens a socket, sends `head` (+ `body`), and destroys it after `abortAfterBodyBytes` of response body or once `abortNow` settles; resolves the bytes received. */
-function abortingClient (port: number, head: string,
-  opts: { body?: Buffer, abortAfterBodyBytes?: number, abortNow?: Promise<void> }): Promise<number> {
+/**
+ * Opens a socket, sends `head` (+ `body`), and destroys it after `abortAfterBodyBytes` of response body or once `abortNow` settles;
+ * resolves the bytes received.
+ */
+interface AbortOptions { body?: Buffer, abortAfterBodyBytes?: number, abortNow?: Promise<void> }
+
+function abortingClient (port: number, head: string, opts: AbortOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port })
     let got = Buffer.alloc(0)
@@ -77,9 +81,9 @@ async function pool (n: number, width: number, job: (i: number) => Promise<void>
 }
 
 async function connections (servers: Array<{ getConnections: (cb: (err: Error | null, n: number) => void) => void }>): Promise<number> {
-  const counts = await Promise.all(servers.map((s) => new Promise<number>((resolve, reject) => s.getConnections((err, n) => (err === null
-    ? resolve(n)
-    : reject(err))))))
+  const counts = await Promise.all(servers.map((s) => new Promise<number>((resolve, reject) => {
+    s.getConnections((err, n) => (err === null ? resolve(n) : reject(err)))
+  })))
   return counts.reduce((a, b) => a + b, 0)
 }
 
@@ -117,11 +121,9 @@ t.test(`${DOWNLOADS} downloads and ${UPLOADS} uploads aborted mid-body leave not
     const id = `u${i}`
     const arrived = until(() => s.up.requests.some((r) => r.headers['x-id'] === id && r.bodyBytes > 0), 10_000,
       `upload ${id} to reach the upstream`)
-    await abortingClient(port,
-      `POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nx-id: ${id}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${4 * MiB}\r\n\r\n`, {
-        body: chunk,
-        abortNow: arrived,
-      })
+    const head = `POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nx-id: ${id}\r\n` +
+      `Content-Type: application/octet-stream\r\nContent-Length: ${4 * MiB}\r\n\r\n`
+    await abortingClient(port, head, { body: chunk, abortNow: arrived })
   })
   const uploads = (): Seen[] => watch.seen.filter((x) => x.id.startsWith('u'))
   await until(() => uploads().length === UPLOADS && uploads().every((x) => x.requestClosed), 15_000,
@@ -141,8 +143,10 @@ t.test(`${DOWNLOADS} downloads and ${UPLOADS} uploads aborted mid-body leave not
   const after = heapAfterGc()
   const growth = (after.heap - before.heap) / MiB
   t.ok(growth < 50, `heap after GC grew ${growth.toFixed(1)} MiB (< 50)`)
-  t.comment(`sockets before/after: ${baselineSockets}/${afterSockets}; upstream connections open after downloads/uploads: ${upstreamOpenAfterDownloads}/${upstreamOpen}; ` +
-    `heap after GC ${(before.heap / MiB).toFixed(1)} -> ${(after.heap / MiB).toFixed(1)} MiB; rss ${(before.rss / MiB).toFixed(0)} -> ${(after.rss / MiB).toFixed(0)} MiB`)
+  t.comment(`sockets before/after: ${baselineSockets}/${afterSockets}; ` +
+    `upstream connections open after downloads/uploads: ${upstreamOpenAfterDownloads}/${upstreamOpen}; ` +
+    `heap after GC ${(before.heap / MiB).toFixed(1)} -> ${(after.heap / MiB).toFixed(1)} MiB; ` +
+    `rss ${(before.rss / MiB).toFixed(0)} -> ${(after.rss / MiB).toFixed(0)} MiB`)
 
   t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => l.msg), [], 'a vanished client is not logged as an error')
   t.same(s.logs.find(/could not be reached/).map((l) => l.msg), [], 'nor an aborted upload as an unreachable upstream')

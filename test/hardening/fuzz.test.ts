@@ -116,10 +116,12 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
   }
 
   const byOutcome = Object.fromEntries([...outcomes].sort(([a], [b]) => a.localeCompare(b)))
-  t.comment(`seed 0x${SEED.toString(16)}: ${cases.size} requests sent, ${forwarded} forwarded (A ${up.A.requests.length}, B ${up.B.requests.length}, C ${up.C.requests.length})`)
+  t.comment(`seed 0x${SEED.toString(16)}: ${cases.size} requests sent, ${forwarded} forwarded ` +
+    `(A ${up.A.requests.length}, B ${up.B.requests.length}, C ${up.C.requests.length})`)
   const kinds = [...cases.values()].reduce<Record<string, number>>((a, c) => ({ ...a, [c.kind]: (a[c.kind] ?? 0) + 1 }), {})
   t.comment(`kinds: ${JSON.stringify(kinds)}; outcomes: ${JSON.stringify(byOutcome)}`)
-  t.comment(`off-route forwards: ${offRouteForwards.length}, auth problems: ${authProblems.length}, failures: ${failures.length}, crashes: ${crashes.length}`)
+  t.comment(`off-route forwards: ${offRouteForwards.length}, auth problems: ${authProblems.length}, ` +
+    `failures: ${failures.length}, crashes: ${crashes.length}`)
   t.equal(cases.size, CASES, 'every case was sent')
   t.same(failures.slice(0, 20), [], `every exchange ended in a well-formed response or a close, none hung (${failures.length} failures)`)
   t.same(offRouteForwards.slice(0, 20), [],
@@ -130,7 +132,12 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
 
   // Still alive and still serving.
   t.equal((await fetch(`${s.admin}/healthz`)).status, 200, '/healthz answers')
-  for (const [listenerUrl, path, route, want] of [[s.url, '/registry/after', 'A', '/base/after'], [s.url, '/regards/after', 'B', '/after'], [s.addresses['upstreams.dedicated']!, '/after', 'C', '/ded/after']] as const) {
+  const routes = [
+    [s.url, '/registry/after', 'A', '/base/after'],
+    [s.url, '/regards/after', 'B', '/after'],
+    [s.addresses['upstreams.dedicated']!, '/after', 'C', '/ded/after'],
+  ] as const
+  for (const [listenerUrl, path, route, want] of routes) {
     const res = await rawRequest(listenerUrl, `GET ${path} HTTP/1.1`)
     t.equal(res.status, 200, `${path} still works`)
     t.equal(up[route].requests.at(-1)?.url, want)

@@ -85,7 +85,9 @@ async function exitWithin (child: Child, ms: number): Promise<{ code: number | n
   }
 }
 
-t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 200, new connections refused meanwhile, exit 0`, async (t) => {
+const drainTitle = `SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 200, ` +
+  'new connections refused meanwhile, exit 0'
+t.test(drainTitle, async (t) => {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const child = await startCli(t, up)
@@ -106,8 +108,8 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 
   t.ok(doneWhenRefused < IN_FLIGHT, `while the in-flight requests were still draining (${doneWhenRefused} of ${IN_FLIGHT} done)`)
 
   const results = await Promise.all(inFlight)
-  const ok = results.filter((r, i) => !(r instanceof Error) && r.status === 200 &&
-    (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
+  const ok = results.filter((r, i) =>
+    !(r instanceof Error) && r.status === 200 && (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
   const lost = IN_FLIGHT - ok.length
   t.equal(lost, 0, `requests lost in the shutdown: ${lost}`)
   t.same(results.filter((r) => r instanceof Error).map((e) => (e as Error).message), [], 'no in-flight request was cut')
@@ -116,7 +118,8 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 
   t.equal(code, 0, 'exit 0')
   t.ok(child.logs().some((l) => l.msg === 'tokenproxy stopped'))
   t.notOk(child.logs().some((l) => /grace period over/.test(String(l.msg))), 'the drain finished inside the grace period')
-  t.comment(`shutdown: ${IN_FLIGHT} in flight, ${ok.length} answered 200, ${lost} lost; ${doneWhenRefused} done when the first new connection was refused`)
+  t.comment(`shutdown: ${IN_FLIGHT} in flight, ${ok.length} answered 200, ${lost} lost; ` +
+    `${doneWhenRefused} done when the first new connection was refused`)
 })
 
 t.test('shutdown.grace: 1 with an upstream that takes 5 s: the stuck request is cut after the grace, exit 0', async (t) => {

@@ -84,5 +84,6 @@ t.test('stalled peers answer within the configured timeout while gc() runs every
   const failed = sidecar.lines.filter((l) => l.credential === 'stalled' &&
     /token request for credential "stalled" failed: token request timed out/.test(String(l.msg)))
   t.ok(failed.length >= 1, `the stalled credential's fetch failed as a timeout (${failed.length} time(s)) and was rescheduled`)
-  t.comment(`waits with gc() forced: identity service ${worst(0)} ms, its TLS handshake ${worst(1)} ms, upstream TLS handshake ${worst(2)} ms; configured timeout ${TIMEOUT * 1000} ms`)
+  t.comment(`waits with gc() forced: identity service ${worst(0)} ms, its TLS handshake ${worst(1)} ms, ` +
+    `upstream TLS handshake ${worst(2)} ms; configured timeout ${TIMEOUT * 1000} ms`)
 })

@@ -84,10 +84,10 @@ function restPath (r: Rng): string {
   let out = ''
   for (let i = 0; i < n; i++) out += pick(r, ['/', '/', '/', '/', '//', '\\', '/./', '/../', '/%2e/']) + segment(r)
   if (chance(r, 0.3)) {
-    out += '?' + mixCase(r,
-      pick(r,
-        ['a=../..', 'x=%2f%2e%2e%2f', 'q=%00', 'p=\\..\\', '..', '/../../etc/passwd', '%zz', '&&&', '=', '?', 'a=1&a=2',
-          'url=http://evil.example/', 'a=%u0041', 'x=' + 'y'.repeat(int(r, 1, 2000))]))
+    out += '?' + mixCase(r, pick(r, [
+      'a=../..', 'x=%2f%2e%2e%2f', 'q=%00', 'p=\\..\\', '..', '/../../etc/passwd', '%zz', '&&&', '=', '?', 'a=1&a=2',
+      'url=http://evil.example/', 'a=%u0041', 'x=' + 'y'.repeat(int(r, 1, 2000)),
+    ]))
   }
   if (chance(r, 0.04)) out += '#' + pick(r, ['frag', '/../x', ''])
   return out
@@ -130,9 +130,9 @@ export function forwardOf (listener: 'shared' | 'dedicated', target: string): Fo
 function specialTarget (r: Rng, env: FuzzEnv): string {
   return pick(r, [
     '*', `http://${env.upstreamHost}/x`, `http://${env.sharedHost}/registry/x`, `http://${env.dedicatedHost}/x`,
-    'https://evil.example/registry/x',
-    'HTTP://EVIL.EXAMPLE/', '//evil.example/registry/x', 'evil.example:443', `${env.upstreamHost}`, 'registry/x', '\\registry\\x',
-    '/\\evil.example/x', '', 'http:/registry/x', 'http://127.0.0.1@evil.example/registry/x', `http://evil.example@${env.upstreamHost}/x`,
+    'https://evil.example/registry/x', 'HTTP://EVIL.EXAMPLE/', '//evil.example/registry/x', 'evil.example:443', `${env.upstreamHost}`,
+    'registry/x', '\\registry\\x', '/\\evil.example/x', '', 'http:/registry/x', 'http://127.0.0.1@evil.example/registry/x',
+    `http://evil.example@${env.upstreamHost}/x`,
   ])
 }
 
@@ -148,12 +148,11 @@ function headerGame (r: Rng): HeaderGame {
     case 0: return {
       lines: pick(r, [
         ['Authorization: Bearer client-evil'], ['Authorization: Basic Zm9vOmJhcg=='],
-        ['Authorization: Bearer a', 'Authorization: Bearer b'],
-        ['authorization:'], ['AUTHORIZATION: x'], ['Proxy-Authorization: Basic Zm9vOmJhcg=='], ['waltid-authorization: Bearer w'],
+        ['Authorization: Bearer a', 'Authorization: Bearer b'], ['authorization:'], ['AUTHORIZATION: x'],
+        ['Proxy-Authorization: Basic Zm9vOmJhcg=='], ['waltid-authorization: Bearer w'],
         ['WaltID-Authorization: x', 'Proxy-Authorization: y'], ['Authorization: Bearer a, Bearer b'], ['Authorization : x'],
-        ['Authorization\t: x'],
-        ['X-Authorization: x'], ['Authorization: Bearer x', ' continued'], ['Proxy-Authorization: x', '\tfolded: y'],
-        ['Authorization: Bearer \x00x'],
+        ['Authorization\t: x'], ['X-Authorization: x'], ['Authorization: Bearer x', ' continued'],
+        ['Proxy-Authorization: x', '\tfolded: y'], ['Authorization: Bearer \x00x'],
       ]),
     }
     case 1: return {
@@ -161,8 +160,8 @@ function headerGame (r: Rng): HeaderGame {
       lines: pick(r, [
         ['Connection: authorization'], ['Connection: close, authorization, proxy-authorization'], ['Connection: keep-alive'],
         ['Connection: upgrade', 'Upgrade: websocket'], ['Connection: te', 'TE: trailers'], ['Connection: host'],
-        ['Connection: content-length'],
-        ['Connection: transfer-encoding'], ['Connection: x-a', 'X-A: 1'], ['Connection: close', 'Keep-Alive: timeout=1'],
+        ['Connection: content-length'], ['Connection: transfer-encoding'], ['Connection: x-a', 'X-A: 1'],
+        ['Connection: close', 'Keep-Alive: timeout=1'],
         ['Connection: close', 'Proxy-Connection: keep-alive'],
         ['Connection: Authorization, waltid-authorization', 'waltid-authorization: x'], ['Connection: close', 'Connection: authorization'],
         ['Connection: ,,,'], ['Connection: upgrade', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA'],
@@ -170,24 +169,32 @@ function headerGame (r: Rng): HeaderGame {
     }
     case 2: return {
       host: true,
-      lines: pick(r,
-        [[], ['Host: a', 'Host: b'], ['Host: evil.example'], ['Host: 127.0.0.1:1'], ['Host:'], ['Host: a b'], ['Host: evil\x00.example'],
-          ['Host: [::1]'], ['Host: evil.example', 'X-Forwarded-Host: evil.example']]),
+      lines: pick(r, [
+        [], ['Host: a', 'Host: b'], ['Host: evil.example'], ['Host: 127.0.0.1:1'], ['Host:'], ['Host: a b'], ['Host: evil\x00.example'],
+        ['Host: [::1]'], ['Host: evil.example', 'X-Forwarded-Host: evil.example'],
+      ]),
     }
     case 3: return {
-      lines: pick(r, [['X-A: a\rb'], ['X-A: a\nb'], ['X-A: a\x00b'], ['X\x00A: 1'], ['X-A\r: 1'], ['JustText'], [' leading-space: 1'], ['X-A: \x7f'], ['X-A: \xe9'],
-        ['X-A: a', '\tb'], [`X-A: ${'v'.repeat(8000)}`], ['X-A\nAuthorization: Bearer evil'], ['X-A: a\r\nAuthorization: Bearer evil'],
-        [': empty-name'], ['X-\xe9: 1']]),
+      lines: pick(r, [
+        ['X-A: a\rb'], ['X-A: a\nb'], ['X-A: a\x00b'], ['X\x00A: 1'], ['X-A\r: 1'], ['JustText'], [' leading-space: 1'], ['X-A: \x7f'],
+        ['X-A: \xe9'], ['X-A: a', '\tb'], [`X-A: ${'v'.repeat(8000)}`], ['X-A\nAuthorization: Bearer evil'],
+        ['X-A: a\r\nAuthorization: Bearer evil'], [': empty-name'], ['X-\xe9: 1'],
+      ]),
     }
     case 4: {
       const n = pick(r, [50, 200, 1000, 2100, 3000])
-      return { lines: Array.from({ length: n }, (_, i) => (n > 1000 ? `a:${i % 10}` : `x-h${i}: v${i}`)).concat(chance(r, 0.5) ? ['Authorization: Bearer after-many'] : []) }
+      const many = Array.from({ length: n }, (_, i) => (n > 1000 ? `a:${i % 10}` : `x-h${i}: v${i}`))
+      return { lines: many.concat(chance(r, 0.5) ? ['Authorization: Bearer after-many'] : []) }
     }
-    case 5: return { lines: pick(r, [['Expect: 100-continue'], ['Expect: weird'], ['Expect: 100-continue, weird'], ['Expect: 100-CONTINUE']]) }
+    case 5: return {
+      lines: pick(r, [['Expect: 100-continue'], ['Expect: weird'], ['Expect: 100-continue, weird'], ['Expect: 100-CONTINUE']]),
+    }
     default: return {
-      lines: pick(r, [['TE: trailers'], ['Trailer: x'], ['Max-Forwards: 0'], ['X-Forwarded-For: 1.2.3.4'], ['Forwarded: for=evil;host=evil.example'], ['Via: 1.1 x'],
-        ['Content-Type: application/json'], ['Content-Encoding: gzip'], ['Range: bytes=0-1'], ['X-HTTP-Method-Override: CONNECT'],
-        ['Cookie: a=b'], ['X-Original-URL: /admin', 'X-Rewrite-URL: /admin']]),
+      lines: pick(r, [
+        ['TE: trailers'], ['Trailer: x'], ['Max-Forwards: 0'], ['X-Forwarded-For: 1.2.3.4'], ['Forwarded: for=evil;host=evil.example'],
+        ['Via: 1.1 x'], ['Content-Type: application/json'], ['Content-Encoding: gzip'], ['Range: bytes=0-1'],
+        ['X-HTTP-Method-Override: CONNECT'], ['Cookie: a=b'], ['X-Original-URL: /admin', 'X-Rewrite-URL: /admin'],
+      ]),
     }
   }
 }
@@ -213,50 +220,66 @@ function framing (r: Rng, inner: string): Framing {
     }
     case 2: // CL.TE and TE.CL shapes, a smuggled request behind the body
       return {
-        lines: pick(r,
-          [['Content-Length: 4', 'Transfer-Encoding: chunked'], ['Transfer-Encoding: chunked', 'Content-Length: 4'],
-            ['Content-Length: 4', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity']]),
+        lines: pick(r, [
+          ['Content-Length: 4', 'Transfer-Encoding: chunked'], ['Transfer-Encoding: chunked', 'Content-Length: 4'],
+          ['Content-Length: 4', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity'],
+        ]),
         body: `0\r\n\r\n${inner}`,
         halfClose: false,
       }
     case 3: return {
-      lines: pick(r,
-        [[`Content-Length: ${len}`, `Content-Length: ${len + 1}`], [`Content-Length: ${len}`, `Content-Length: ${len}`],
-          [`Content-Length: ${len}, ${len}`], [`Content-Length: +${len}`], ['Content-Length: -1'],
-          [`Content-Length: 0x${len.toString(16)}`], ['Content-Length: 99999999999999999999'], [`Content-Length:  ${len} `]]),
+      lines: pick(r, [
+        [`Content-Length: ${len}`, `Content-Length: ${len + 1}`], [`Content-Length: ${len}`, `Content-Length: ${len}`],
+        [`Content-Length: ${len}, ${len}`], [`Content-Length: +${len}`], ['Content-Length: -1'], [`Content-Length: 0x${len.toString(16)}`],
+        ['Content-Length: 99999999999999999999'], [`Content-Length:  ${len} `],
+      ]),
       body,
       halfClose: false,
     }
     case 4: return {
-      lines: pick(r,
-        [['Transfer-Encoding: chunked, chunked'], ['Transfer-Encoding: xchunked'], ['Transfer-Encoding: Chunked'],
-          ['Transfer-Encoding:  chunked'], ['Transfer-Encoding: chunked;x'], ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
-          ['Transfer-Encoding: chunked', 'Transfer-Encoding: gzip'], ['Transfer-Encoding: identity'], ['Transfer-Encoding\t: chunked'],
-          ['Transfer-Encoding: gzip, chunked']]),
+      lines: pick(r, [
+        ['Transfer-Encoding: chunked, chunked'], ['Transfer-Encoding: xchunked'], ['Transfer-Encoding: Chunked'],
+        ['Transfer-Encoding:  chunked'], ['Transfer-Encoding: chunked;x'], ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
+        ['Transfer-Encoding: chunked', 'Transfer-Encoding: gzip'], ['Transfer-Encoding: identity'], ['Transfer-Encoding\t: chunked'],
+        ['Transfer-Encoding: gzip, chunked'],
+      ]),
       body: chunked(body),
       halfClose: false,
     }
     case 5: // bad chunks
       return {
         lines: ['Transfer-Encoding: chunked'],
-        body: pick(r,
-          ['zz\r\nhello\r\n0\r\n\r\n', '-1\r\nx\r\n0\r\n\r\n', '5\r\nhelloXX\r\n0\r\n\r\n', '5\nhello\n0\n\n',
-            'ffffffffffffffffff\r\nx\r\n', '5;a=\r\nb\r\nhello\r\n0\r\n\r\n', '5\r\nhello0\r\n\r\n', `0\r\n\r\n${inner}`,
-            '3\r\nabc\r\n0\r\nX: \x00\r\n\r\n']),
+        body: pick(r, [
+          'zz\r\nhello\r\n0\r\n\r\n', '-1\r\nx\r\n0\r\n\r\n', '5\r\nhelloXX\r\n0\r\n\r\n', '5\nhello\n0\n\n',
+          'ffffffffffffffffff\r\nx\r\n', '5;a=\r\nb\r\nhello\r\n0\r\n\r\n', '5\r\nhello0\r\n\r\n', `0\r\n\r\n${inner}`,
+          '3\r\nabc\r\n0\r\nX: \x00\r\n\r\n',
+        ]),
         halfClose: false,
       }
     case 6: // incomplete bodies, then FIN
-      return pick(r,
-        [{ lines: ['Content-Length: 100'], body: 'short', halfClose: true },
-          { lines: ['Transfer-Encoding: chunked'], body: '5\r\nhel', halfClose: true },
-          { lines: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n', halfClose: true }])
+      return pick(r, [
+        { lines: ['Content-Length: 100'], body: 'short', halfClose: true },
+        { lines: ['Transfer-Encoding: chunked'], body: '5\r\nhel', halfClose: true },
+        { lines: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n', halfClose: true },
+      ])
     case 7: // shorter Content-Length than the bytes: the rest is a pipelined request
       return { lines: [`Content-Length: ${Math.min(len, 3)}`], body: `${body.slice(0, 3)}${inner}`, halfClose: false }
     default: return { lines: [], body: '', halfClose: false }
   }
 }
 
-function compose (parts: { method: string, target: string, version: string, host: string, lines: string[], setsHost: boolean, setsConnection: boolean, body: string }): Buffer {
+interface RequestParts {
+  method: string
+  target: string
+  version: string
+  host: string
+  lines: string[]
+  setsHost: boolean
+  setsConnection: boolean
+  body: string
+}
+
+function compose (parts: RequestParts): Buffer {
   const head = [`${parts.method} ${parts.target}${parts.version === '' ? '' : ` ${parts.version}`}`]
   if (!parts.setsHost) head.push(`Host: ${parts.host}`)
   head.push(...parts.lines)
@@ -301,7 +324,8 @@ export function generateCase (seed: number, i: number, env: FuzzEnv): FuzzCase {
   // Node 20 does not report a framing error in the body of a request that carries Upgrade (its parser
   // drops errors once the upgrade flag is set), so such a request stays open until the client leaves,
   // like any slow upload. That is Node's behaviour, not the sidecar's: keep those bodies well-formed.
-  if (games.some((g) => g.lines.some((l) => /^upgrade:/i.test(l))) && frame.lines.some((l) => /^transfer-encoding/i.test(l)) && !frame.halfClose) {
+  const upgrades = games.some((g) => g.lines.some((l) => /^upgrade:/i.test(l)))
+  if (upgrades && frame.lines.some((l) => /^transfer-encoding/i.test(l)) && !frame.halfClose) {
     frame = { lines: ['Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n\r\n', halfClose: false }
   }
   if (frame.body !== '' && method === 'GET' && chance(r, 0.5)) method = 'POST'

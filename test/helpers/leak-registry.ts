@@ -102,7 +102,10 @@ function tokenForms (kind: string, token: string): Sensitive[] {
   return out
 }
 
-/** A secret as configured, form-encoded, percent-encoded, in both HTTP Basic encodings, and each long line of a multi-line one (a PEM key). */
+/**
+ * A secret as configured, form-encoded, percent-encoded, in both HTTP Basic encodings, and each long line of a multi-line one
+ * (a PEM key).
+ */
 function secretForms (kind: string, value: string, id: string | undefined): Sensitive[] {
   const out = [{ kind, value }, { kind: `${kind} (form-encoded)`, value: formEncode(value) },
     { kind: `${kind} (percent-encoded)`, value: encodeURIComponent(value) }]

@@ -34,8 +34,8 @@ export function spawnReplica (file: string, index: number,
   })
   const find = (msg: RegExp): Array<Record<string, unknown>> => logs().filter((l) => msg.test(String(l.msg)))
   const replica = { index, proc, logs, find, exited }
-  const listening = until(() => find(/^tokenproxy listening$/).length > 0 ||
-    proc.exitCode !== null, listenMs, `replica ${index} to listen`).then(() => {
+  const listened = (): boolean => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null
+  const listening = until(listened, listenMs, `replica ${index} to listen`).then(() => {
     const line = find(/^tokenproxy listening$/)[0]
     if (line === undefined) throw new Error(`replica ${index} exited: ${out.slice(-2000)}`)
     const addresses = line.addresses as Record<string, string>

@@ -4,10 +4,26 @@ import { decodeJwt } from 'jose'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { confidentialClient, passwordUser, realKeycloak, realmName, tokenSeen } from '../peers/keycloak-server.js'
 
-interface Probe { label: string, form?: Record<string, string>, headers?: Record<string, string>, body?: string, realm?: string, path?: string, method?: string }
+interface Probe {
+  label: string
+  form?: Record<string, string>
+  headers?: Record<string, string>
+  body?: string
+  realm?: string
+  path?: string
+  method?: string
+}
 
 /** What is compared of one answer: never the token values, only their shape. */
-interface Shape { status: number, cacheControl: string | null, pragma: string | null, type: string | null, body: unknown, claims?: string[], refreshClaims?: string[] }
+interface Shape {
+  status: number
+  cacheControl: string | null
+  pragma: string | null
+  type: string | null
+  body: unknown
+  claims?: string[]
+  refreshClaims?: string[]
+}
 
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 const cc = (clientId: string, clientSecret: string): Record<string, string> => ({

@@ -72,7 +72,9 @@ if (shared) {
     t.ok(firstFailure.at >= exp - 1000 - 500, 'not before the token had less than minValidity left')
     t.ok(statuses.filter((s) => s.at > stopAt && s.at < exp - 1500).every((s) => s.status === 200),
       'while Keycloak was down, the valid token kept serving')
-    const readyz = await (await request(`${admin}/readyz`)).body.json() as { credentials: { legacy: { state: string, lastError: { outcome: string } } } }
+    const readyz = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: { legacy: { state: string, lastError: { outcome: string } } }
+    }
     t.match(readyz.credentials.legacy, { state: 'expired', lastError: { outcome: 'error' } }, '/readyz: expired, the last attempt an error')
 
     began = Date.now()

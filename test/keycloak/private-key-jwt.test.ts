@@ -58,7 +58,9 @@ if (kc) {
       t.equal(decodeJwt(bearerSeen(up.requests.at(-1)!.headers.authorization)).azp, `signed-${alg}`,
         `${alg}: the token is the signed client's`)
     }
-    const readyz = await (await request(`${admin}/readyz`)).body.json() as { credentials: Record<string, { lastError: Record<string, unknown> | null }> }
+    const readyz = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: Record<string, { lastError: Record<string, unknown> | null }>
+    }
     t.match(readyz.credentials['wrong-key']!.lastError, { outcome: 'rejected', status: 400, error: 'invalid_client' },
       'an assertion signed with another key is rejected')
     t.comment(`Keycloak on a wrong key: ${String(readyz.credentials['wrong-key']!.lastError?.message)}`)

@@ -51,7 +51,9 @@ if (kc) {
     await flow
     t.ok(statuses.length >= 10, `${statuses.length} requests during the rotation`)
     t.same([...new Set(statuses)], [200], 'not one 503 (or anything else) during the rotation')
-    const readyz = await (await request(`${sidecar.addresses.admin}/readyz`)).body.json() as { credentials: { registry: { state: string, lastError: unknown } } }
+    const readyz = await (await request(`${sidecar.addresses.admin}/readyz`)).body.json() as {
+      credentials: { registry: { state: string, lastError: unknown } }
+    }
     t.equal(readyz.credentials.registry.state, 'valid')
   })
 }

@@ -102,5 +102,6 @@ t.test('every secret of the request is redacted from an echoing identity service
 
   const { hits, sensitive, sources } = await scanSidecar(running)
   t.same(hits, [], `no secret, assertion or token in ${sources.length} sources (${sensitive} sensitive strings looked for)`)
-  t.comment(`echoing identity services: ${names.length} credentials refused, ${sensitive} sensitive strings looked for, ${hits.length} found`)
+  t.comment(`echoing identity services: ${names.length} credentials refused, ${sensitive} sensitive strings looked for, ` +
+    `${hits.length} found`)
 })

@@ -89,8 +89,8 @@ t.test('the six SPEC metrics with their types and labels, plus prom-client defau
 
   const all = samples(text)
   for (const [name, spec] of Object.entries(SPEC)) {
-    const family = all.filter((s) => s.name === name || (spec.type === 'histogram' &&
-      /^(.*)_(bucket|sum|count)$/.exec(s.name)?.[1] === name))
+    const family = all.filter((s) => s.name === name ||
+      (spec.type === 'histogram' && /^(.*)_(bucket|sum|count)$/.exec(s.name)?.[1] === name))
     t.ok(family.length > 0, `${name} has samples`)
     const labelSets = new Set(family.map((s) => Object.keys(s.labels).filter((l) => l !== 'le').sort().join(',')))
     t.same([...labelSets], [spec.labels.join(',')], `${name} labels: ${spec.labels.join(', ')}`)

@@ -171,7 +171,11 @@ t.test('createLogger redacts secret-bearing fields', async (t) => {
     headers: { authorization: '[redacted]', accept: 'application/json' },
     keep: 'visible',
   })
-  for (const v of ['eyJ.top.level', 'pw-top', 'cs-top', 'cs_top', 'at-top', 'rt-top', 'tk-top', 'sec-top', 'pk-top', 'nested-header', 'Basic pa', 'Bearer wa', 'pw-nested', 'at-nested', 'cs-nested', 'Basic hdr']) {
+  const secrets = [
+    'eyJ.top.level', 'pw-top', 'cs-top', 'cs_top', 'at-top', 'rt-top', 'tk-top', 'sec-top', 'pk-top', 'nested-header', 'Basic pa',
+    'Bearer wa', 'pw-nested', 'at-nested', 'cs-nested', 'Basic hdr',
+  ]
+  for (const v of secrets) {
     t.notOk(out.includes(v), `${v} not in the output`)
   }
 })

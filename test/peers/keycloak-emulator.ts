@@ -19,7 +19,14 @@ export interface EmulatorClient { secret: string; serviceAccounts?: boolean; ena
  * default), so its tokens carry `realm_access` only when `roles` is given, and its name claims only
  * when the names are set.
  */
-export interface EmulatorUser { password: string; enabled?: boolean; roles?: string[]; firstName?: string; lastName?: string; email?: string }
+export interface EmulatorUser {
+  password: string
+  enabled?: boolean
+  roles?: string[]
+  firstName?: string
+  lastName?: string
+  email?: string
+}
 
 export interface KeycloakOptions {
   realm?: string;

@@ -5,7 +5,10 @@
 // tap's `after` hook (keycloak-stop.ts) stops it by PID. A test file run on its own, without tap's
 // hooks, starts a private server. `KEYCLOAK_TEST_URL` points the suite at a Keycloak already running.
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -31,7 +34,16 @@ export const INSTALL_HINT = 'install a JDK (17, 21 or 25) and Maven, e.g. `apt-g
 export interface Java { home: string; version: string }
 
 /** Where the shared server listens, as the `before` hook wrote it (or why there is none). */
-interface State { origin?: string; root?: string; management?: string; pid?: number; java?: string; version?: string; unavailable?: string; log?: string }
+interface State {
+  origin?: string
+  root?: string
+  management?: string
+  pid?: number
+  java?: string
+  version?: string
+  unavailable?: string
+  log?: string
+}
 
 function run (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ok: boolean; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 })
@@ -276,7 +288,8 @@ export async function startShared (): Promise<void> {
     log: kc.logFile,
   }
   writeFileSync(STATE_FILE, JSON.stringify(state))
-  console.error(`# real Keycloak ${KEYCLOAK_VERSION} starting on ${kc.origin}, Java ${state.java}, in ${Date.now() - started} ms of setup; log ${kc.logFile}`)
+  console.error(`# real Keycloak ${KEYCLOAK_VERSION} starting on ${kc.origin}, Java ${state.java}, ` +
+    `in ${Date.now() - started} ms of setup; log ${kc.logFile}`)
 }
 
 /** The `after` hook: stops the shared server by PID and removes its home. */

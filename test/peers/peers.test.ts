@@ -45,6 +45,7 @@ t.test('keycloak emulator', async (t) => {
     t.equal(r.headers.get('cache-control'), 'no-store')
     t.same(Object.keys(r.json), ['access_token', 'expires_in', 'refresh_expires_in', 'token_type', 'not-before-policy', 'scope'])
     t.match(r.text,
+      // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
       /^\{"access_token":"eyJ[^"]+","expires_in":300,"refresh_expires_in":0,"token_type":"Bearer","not-before-policy":0,"scope":"profile email"\}$/)
     const token = String(r.json.access_token)
     const jwks = createRemoteJWKSet(new URL(kc.jwksUrl))

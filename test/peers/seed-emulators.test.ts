@@ -46,6 +46,7 @@ t.test('REGARDS V2', async (t) => {
     t.equal(r.headers.get('cache-control'), 'no-store')
     t.same(Object.keys(r.json), ['token_type', 'tenant', 'scope', 'role', 'sub', 'email', 'access_token', 'expires_in'])
     t.match(r.text,
+      // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
       /^\{"token_type":"bearer","tenant":"project1","scope":"project1","role":"REGISTERED_USER","sub":"user@regards\.fr","email":"user@regards\.fr","access_token":"eyJ[^"]+","expires_in":7199\}$/)
     const token = String(r.json.access_token)
     t.same(decodeProtectedHeader(token), { alg: 'HS512' })
@@ -270,7 +271,10 @@ t.test('walt.id wallet', async (t) => {
         code: '500',
         message: /^Keycloak returned error code: 401 Unauthorized/,
       })
-    for (const body of ['not json', '[]', { username: 'user', password: 'wallet-pass' }, { type: 'keycloak' }, { type: 'email', email: 'a', password: 'b' }]) {
+    const bodies = [
+      'not json', '[]', { username: 'user', password: 'wallet-pass' }, { type: 'keycloak' }, { type: 'email', email: 'a', password: 'b' },
+    ]
+    for (const body of bodies) {
       const u = await login(body)
       t.equal(u.status, 400, `unreadable ${JSON.stringify(body)}`)
     }

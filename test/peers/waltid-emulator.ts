@@ -216,7 +216,8 @@ export async function startWallet (opts: WalletOptions = {}): Promise<WalletEmul
       if (kind === 'password') {
         // The real wallet does a Keycloak password grant here; the emulator checks `users`.
         if (users.get(key)?.password !== password) {
-          throw new LoginFailure('Keycloak returned error code: 401 Unauthorized {"error":"invalid_grant","error_description":"Invalid user credentials"}')
+          throw new LoginFailure('Keycloak returned error code: 401 Unauthorized ' +
+            '{"error":"invalid_grant","error_description":"Invalid user credentials"}')
         }
         accountKey = key
         keycloakUserId = idOf(keycloakIds, key)

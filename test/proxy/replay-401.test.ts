@@ -60,7 +60,8 @@ t.test('POST with a small body is replayed with the identical body and content-t
     },
     {
       type: 'multipart/form-data; boundary=----tokenproxyBoundary7MA4YWxk',
-      body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
+      body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n' +
+        'Content-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
     },
     // The largest replayable body: SPEC says "buffered under 1 MiB".
     { type: 'application/octet-stream', body: 'z'.repeat(1024 * 1024 - 1) },
@@ -101,7 +102,8 @@ t.test('a burst of 401s for the same token causes a single token fetch', async (
     const token = bearerOf(req.headers)
     if (token === old) {
       held.push(() => {
-        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+          .end('{"error":"invalid_token"}')
       })
       if (held.length === 1) setTimeout(releaseAll, 3000).unref() // don't hang if fewer than N ever arrive
       if (held.length === N || released > 0) releaseAll()
@@ -158,7 +160,11 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
       make: () => ({ body: Readable.from(slowly(['{"a":', '1}'])), headers: { 'content-type': 'application/json' } }),
       bytes: 7,
     },
-    { what: 'declared over 1 MiB', make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }), bytes: big.length },
+    {
+      what: 'declared over 1 MiB',
+      make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }),
+      bytes: big.length,
+    },
     {
       what: 'declared exactly 1 MiB',
       make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }),
@@ -230,7 +236,8 @@ t.test('a 401 sent before the body has fully arrived: the replay still carries t
     if (token === refused) {
       // Refuse at once, without reading the body (as an auth filter in front of a real service does).
       attempts.push({ token, bytes: -1, sha: '' })
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+        .end('{"error":"invalid_token"}')
       req.resume()
       return
     }

@@ -13,7 +13,8 @@ t.test('with a 1 MiB budget, a second 600 KiB body is not kept while the first i
     build: { refetchLimit: { max: Infinity, windowMs: 0 } },
     handler: (req, res, rec) => {
       if (rec.url === '/reject' && bearerOf(req.headers) === stale) {
-        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+          .end('{"error":"invalid_token"}')
         return
       }
       const answer = (): void => {

@@ -73,7 +73,8 @@ t.test('unchanged, changed secret, changed client id, removed wallet, added cred
 
   t.equal(asked('keep') - counts.keep, 0, 'unchanged: no token request at all')
   t.equal(asked('rot') - counts.rot, 1, 'changed secret: exactly one new token request')
-  t.equal(new URLSearchParams(kc.requests.filter((r) => new URLSearchParams(r.body).get('client_id') === 'rot').at(-1)!.body).get('client_secret'), 'new-secret', 'with the new secret')
+  const lastRot = kc.requests.filter((r) => new URLSearchParams(r.body).get('client_id') === 'rot').at(-1)!
+  t.equal(new URLSearchParams(lastRot.body).get('client_secret'), 'new-secret', 'with the new secret')
   t.equal(asked('two'), 1, 'changed client id: exactly one token request, for the new id')
   t.equal(asked('one') - counts.one, 0, 'and none for the old id')
   await until(() => wallet.logouts.length === 1, 3000, 'the wallet logout')

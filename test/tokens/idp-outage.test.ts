@@ -5,7 +5,8 @@ import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { startUpstream } from '../peers/upstream.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 
-interface Readyz { status: number, body: { status: string, credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }> } }
+interface CredentialState { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }
+interface Readyz { status: number, body: { status: string, credentials: Record<string, CredentialState> } }
 
 async function readyz (admin: string): Promise<Readyz> {
   const res = await request(`${admin}/readyz`)

@@ -9,8 +9,9 @@ const SLOW = { initialMs: 100, maxMs: 1500, jitter: 0 }
 const WRONG = 'not-the-secret-7f3a'
 const INVALID = 'Invalid client or Invalid client credentials'
 
-async function setup (t: Test,
-  opts: { secret?: string, clientId?: string, fault?: Fault } = {}): Promise<{ kc: KeycloakEmulator, running: Running, upstreamRequests: () => number }> {
+interface Setup { kc: KeycloakEmulator, running: Running, upstreamRequests: () => number }
+
+async function setup (t: Test, opts: { secret?: string, clientId?: string, fault?: Fault } = {}): Promise<Setup> {
   const kc = await startKeycloak()
   t.teardown(() => kc.close())
   if (opts.fault !== undefined) kc.setFault(opts.fault)
@@ -37,8 +38,8 @@ async function counter (admin: string, outcome: string): Promise<number> {
   return m === null ? 0 : Number(m[1])
 }
 
-const failureLines = (r: Running) => r.logs.lines.filter((l) => l.credential === 'registry' && l.outcome !== undefined &&
-  typeof l.failures === 'number')
+const failureLines = (r: Running) =>
+  r.logs.lines.filter((l) => l.credential === 'registry' && l.outcome !== undefined && typeof l.failures === 'number')
 
 t.test('wrong client secret: 401 unauthorized_client is reported and retried slowly', async (t) => {
   const { kc, running, upstreamRequests } = await setup(t)
@@ -143,7 +144,11 @@ t.test('every rejecting OAuth error is treated alike', async (t) => {
     const { running } = await setup(t,
       {
         secret: 'test-secret',
-        fault: { kind: 'status', status: 400, body: '{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}' },
+        fault: {
+          kind: 'status',
+          status: 400,
+          body: '{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}',
+        },
       })
     await until(() => failureLines(running).length === 1, 3000, 'the first attempt')
     t.match(failureLines(running)[0], { level: 40, outcome: 'error', status: 400, error: 'invalid_request', retryInS: 0.1 })

@@ -11,7 +11,9 @@ async function peers (t: Test) {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const doc = (extra: Record<string, unknown> = {}) => ({
-    credentials: { kc: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: 'test-secret', ...extra } },
+    credentials: {
+      kc: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: 'test-secret', ...extra },
+    },
     upstreams: { api: { target: up.url, credential: 'kc', prefix: '/api' } },
   })
   return { kc, up, doc }
