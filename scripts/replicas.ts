@@ -14,7 +14,16 @@ const PERIODS = Number(process.env.PERIODS ?? 4)
 const LIFESPAN_S = Number(process.env.LIFESPAN ?? 8)
 const AT = 0.8
 
-interface Row { replicas: number, cache: boolean, coldStart: number, window: number, rounds: number, perRound: number, maxRound: number, startS: number }
+interface Row {
+  replicas: number
+  cache: boolean
+  coldStart: number
+  window: number
+  rounds: number
+  perRound: number
+  maxRound: number
+  startS: number
+}
 
 /** Token requests grouped into refresh rounds: a gap of more than half a period starts a new round. */
 function rounds (times: number[], periodMs: number): number[] {
@@ -52,8 +61,14 @@ async function measure (n: number, redis: RedisPeer | undefined): Promise<Row> {
       const times = kc.requests.filter((r) => r.method === 'POST' && r.time >= from).map((r) => r.time)
       const grouped = rounds(times, period)
       return {
-        replicas: n, cache: redis !== undefined, coldStart, window: times.length, rounds: grouped.length,
-        perRound: times.length / Math.max(1, grouped.length), maxRound: Math.max(0, ...grouped), startS,
+        replicas: n,
+        cache: redis !== undefined,
+        coldStart,
+        window: times.length,
+        rounds: grouped.length,
+        perRound: times.length / Math.max(1, grouped.length),
+        maxRound: Math.max(0, ...grouped),
+        startS,
       }
     } finally {
       await stop()
@@ -74,17 +89,21 @@ try {
       await redis.admin.flushall()
       const row = await measure(n, cache ? redis : undefined)
       rows.push(row)
-      console.error(`${n} replicas, ${cache ? 'with' : 'without'} the cache: ${row.coldStart} at start, ${row.window} in ${row.rounds} refresh rounds (all ready in ${row.startS.toFixed(1)} s)`)
+      console.error(`${n} replicas, ${cache ? 'with' : 'without'} the cache: ${row.coldStart} at start, ` +
+        `${row.window} in ${row.rounds} refresh rounds (all ready in ${row.startS.toFixed(1)} s)`)
     }
   }
 } finally {
   await redis.close()
 }
-console.log(`\n${LIFESPAN_S} s tokens refreshed at ${AT} ± 0.05 of their lifetime (a period of about ${(LIFESPAN_S * AT).toFixed(1)} s), ${(PERIODS * LIFESPAN_S * AT).toFixed(1)} s (${PERIODS} periods) counted per run:\n`)
-console.log('| replicas | cache | token requests at start | token requests in the window | per period | refreshes seen (requests per refresh) |')
+console.log(`\n${LIFESPAN_S} s tokens refreshed at ${AT} ± 0.05 of their lifetime (a period of about ${(LIFESPAN_S * AT).toFixed(1)} s), ` +
+  `${(PERIODS * LIFESPAN_S * AT).toFixed(1)} s (${PERIODS} periods) counted per run:\n`)
+console.log('| replicas | cache | token requests at start | token requests in the window | per period | ' +
+  'refreshes seen (requests per refresh) |')
 console.log('|---:|---|---:|---:|---:|---:|')
 for (const r of rows) {
   // Without the cache the replicas' refreshes spread over the period and run together: no refresh to tell apart.
   const refreshes = r.cache ? `${r.rounds} (${r.perRound.toFixed(2)}, at most ${r.maxRound})` : '—'
-  console.log(`| ${r.replicas} | ${r.cache ? 'Redis' : 'none'} | ${r.coldStart} | ${r.window} | ${(r.window / PERIODS).toFixed(2)} | ${refreshes} |`)
+  const cache = r.cache ? 'Redis' : 'none'
+  console.log(`| ${r.replicas} | ${cache} | ${r.coldStart} | ${r.window} | ${(r.window / PERIODS).toFixed(2)} | ${refreshes} |`)
 }

@@ -67,7 +67,8 @@ t.test('a credential through pending, valid, refreshing, failing and expired', a
     const r = await readyz(admin)
     t.equal(kc.issued.length, 1, 'the refresh has not been answered yet')
     t.equal(r.status, 200)
-    t.same(r.body, { status: 'ready', credentials: { kc: { state: 'refreshing', expiresAt: firstExpiry, lastError: null } } }, 'still the first token')
+    t.same(r.body, { status: 'ready', credentials: { kc: { state: 'refreshing', expiresAt: firstExpiry, lastError: null } } },
+      'still the first token')
   })
 
   let secondExpiry = ''
@@ -113,13 +114,17 @@ t.test('only credentials used by an upstream count for readiness', async (t) => 
     const r = await waitForState(admin, 'valid', 3000)
     t.equal(r.status, 200)
     t.equal(r.body.status, 'ready')
-    t.match(r.body.credentials.spare, { state: 'failing', expiresAt: null, lastError: { outcome: 'rejected', error: 'unauthorized_client' } }, 'still reported')
+    t.match(r.body.credentials.spare,
+      { state: 'failing', expiresAt: null, lastError: { outcome: 'rejected', error: 'unauthorized_client' } }, 'still reported')
   })
 
   await t.test('the same credential, once an upstream uses it, does', async (t) => {
     const { admin } = await startSidecar(t, {
       credentials,
-      upstreams: { api: { target: up.url, credential: 'kc', prefix: '/api' }, other: { target: up.url, credential: 'spare', prefix: '/other' } },
+      upstreams: {
+        api: { target: up.url, credential: 'kc', prefix: '/api' },
+        other: { target: up.url, credential: 'spare', prefix: '/other' },
+      },
     })
     await until(async () => (await readyz(admin)).body.credentials.spare?.lastError !== null, 3000, 'spare to fail')
     const r = await waitForState(admin, 'valid', 3000)

@@ -29,7 +29,8 @@ const log = (s: string): void => { process.stderr.write(`${s}\n`) }
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`)
 const dir = mkdtempSync(join(tmpdir(), 'tokenproxy-bench-'))
-const tools: Tool[] = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t): t is Tool => t === 'autocannon' || (t === 'wrk' && hasCommand('wrk')))
+const tools: Tool[] = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',')
+  .filter((t): t is Tool => t === 'autocannon' || (t === 'wrk' && hasCommand('wrk')))
 
 const idp = await forkPeer<IdpInfo>(new URL('./idp.ts', import.meta.url))
 const upstream = await forkPeer<{ port: number }>(new URL('./upstream.ts', import.meta.url))
@@ -56,14 +57,17 @@ const BASELINE_CLI = flags.profile ? undefined : process.env.BENCH_BASELINE_CLI
 const basePorts = { listen: await freePort(), admin: await freePort() }
 const baseline = BASELINE_CLI === undefined
   ? undefined
-  : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [], BASELINE_CLI)
+  : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [],
+    BASELINE_CLI)
 const sidecars = baseline === undefined ? 1 : 2
 const nginx = flags.profile ? undefined : await startNginx(join(dir, 'nginx'), await freePort(), upstream.info.port, token)
 
 interface TargetSpec { name: Target, base: string, headers: Record<string, string>, pids?: number[] }
 const targets: TargetSpec[] = [
   { name: 'direct', base: `http://127.0.0.1:${upstream.info.port}`, headers: { authorization: `Bearer ${token}` } },
-  ...(baseline === undefined ? [] : [{ name: 'baseline' as const, base: `http://127.0.0.1:${basePorts.listen}${PREFIX}`, headers: {}, pids: [baseline.pid!] }]),
+  ...(baseline === undefined
+    ? []
+    : [{ name: 'baseline' as const, base: `http://127.0.0.1:${basePorts.listen}${PREFIX}`, headers: {}, pids: [baseline.pid!] }]),
   { name: 'tokenproxy', base: `http://127.0.0.1:${ports.listen}${PREFIX}`, headers: {}, pids: [sidecar.pid!] },
   ...(nginx === undefined ? [] : [{ name: 'nginx' as const, base: nginx.url, headers: {}, pids: processTree(nginx.child.pid!) }]),
 ]
@@ -76,12 +80,18 @@ async function measure (round: number, scenario: typeof SCENARIOS[number], tool:
   const rss = target.pids === undefined ? undefined : watchPeakRss(target.pids)
   const load = await runLoad(tool, { ...spec, seconds: SECONDS }, dir)
   const run: Run = {
-    round, scenario: scenario.name, tool, target: target.name, load, payloadBytes: scenario.payloadBytes,
+    round,
+    scenario: scenario.name,
+    tool,
+    target: target.name,
+    load,
+    payloadBytes: scenario.payloadBytes,
     upstreamCpuS: cpuSeconds(upstreamPids) - upstream0,
     ...(target.pids === undefined ? {} : { proxyCpuS: cpuSeconds(target.pids) - proxy0, proxyPeakRssBytes: rss!.stop() }),
   }
   const bad = load.non2xx + load.errors > 0 ? `  !! ${load.non2xx} non-2xx, ${load.errors} errors` : ''
-  log(`round ${round} ${scenario.name.padEnd(10)} ${tool.padEnd(10)} ${target.name.padEnd(10)} ${Math.round(load.rps).toString().padStart(6)} req/s  p99 ${load.p99Ms.toFixed(1)} ms${bad}`)
+  log(`round ${round} ${scenario.name.padEnd(10)} ${tool.padEnd(10)} ${target.name.padEnd(10)} ` +
+    `${Math.round(load.rps).toString().padStart(6)} req/s  p99 ${load.p99Ms.toFixed(1)} ms${bad}`)
   return run
 }
 
@@ -107,8 +117,10 @@ if (flags.profile) {
     ...packages.slice(0, 12).map((p) => `| ${p.name} | ${pct(p.share)} |`),
   ].join('\n')
 } else {
-  log(`bench: ${targets.map((t) => t.name).join(', ')} × ${SCENARIOS.length} scenarios × ${tools.join('+')} × ${ROUNDS} rounds of ${WARMUP}+${SECONDS} s, ${CONNECTIONS} connections` +
-    ` (about ${Math.ceil(targets.length * SCENARIOS.reduce((n, s) => n + toolsFor(s, tools).length, 0) * ROUNDS * (WARMUP + SECONDS + 0.3) / 60)} min)`)
+  const runsPerRound = targets.length * SCENARIOS.reduce((n, s) => n + toolsFor(s, tools).length, 0)
+  log(`bench: ${targets.map((t) => t.name).join(', ')} × ${SCENARIOS.length} scenarios × ${tools.join('+')} × ` +
+    `${ROUNDS} rounds of ${WARMUP}+${SECONDS} s, ${CONNECTIONS} connections` +
+    ` (about ${Math.ceil(runsPerRound * ROUNDS * (WARMUP + SECONDS + 0.3) / 60)} min)`)
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of SCENARIOS) {
       for (const tool of toolsFor(scenario, tools)) {
@@ -138,27 +150,61 @@ await Promise.all([stop(idp.child), stop(upstream.child)])
 const rows = summarize(runs)
 const table = markdownTable(rows)
 const machine = {
-  cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, date: started.toISOString(),
-  loadavgBefore: load0, loadavgAfter: load1, tools, nginx: nginx !== undefined,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  node: process.version,
+  date: started.toISOString(),
+  loadavgBefore: load0,
+  loadavgAfter: load1,
+  tools,
+  nginx: nginx !== undefined,
 }
-const coldStart = cold.length === 0 ? undefined : {
-  runs: cold, medianListeningMs: median(cold.map((c) => c.listeningMs)), medianTokenMs: median(cold.map((c) => c.tokenMs)),
-}
+const coldStart = cold.length === 0
+  ? undefined
+  : {
+      runs: cold, medianListeningMs: median(cold.map((c) => c.listeningMs)), medianTokenMs: median(cold.map((c) => c.tokenMs)),
+    }
 const summary = [
-  `${machine.cpus} × ${machine.cpuModel ?? 'CPU'}, Node ${machine.node}, ${machine.date}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`,
-  `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured), ${CONNECTIONS} connections, medians over rounds (± is half the min-max spread of req/s); loopback`,
-  `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s (300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
+  `${machine.cpus} × ${machine.cpuModel ?? 'CPU'}, Node ${machine.node}, ${machine.date}; ` +
+    `load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`,
+  `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured), ${CONNECTIONS} connections, ` +
+    'medians over rounds (± is half the min-max spread of req/s); loopback',
+  `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s ` +
+    `(300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
   ...(NODE_ARGS.length === 0 ? [] : [`sidecar node flags: ${NODE_ARGS.join(' ')}`]),
   ...(process.env.BENCH_CLI === undefined ? [] : [`sidecar: ${CLI}`]),
   ...(BASELINE_CLI === undefined ? [] : [`baseline: ${BASELINE_CLI} (its token requests are counted too: ${sidecars} sidecars)`]),
   `sidecar peak RSS over the whole run (VmHWM): ${sidecarHwmMiB.toFixed(0)} MiB`,
-  ...(coldStart === undefined ? [] : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
+  ...(coldStart === undefined
+    ? []
+    : [`cold start (spawn to 'tokenproxy listening' / to 'token obtained'), median of ${cold.length}: ` +
+        `${coldStart.medianListeningMs.toFixed(0)} ms / ${coldStart.medianTokenMs.toFixed(0)} ms`]),
   ...(nginx === undefined && !flags.profile ? ['nginx not installed: its rows and ratios are left out'] : []),
 ].join('\n')
-const verdicts = flags.profile ? [] : targetLines(rows, { tokenRequests: tokenRequestsDuringLoad, expectedTokens, peakRssMiB: sidecarHwmMiB, coldStartMs: coldStart?.medianListeningMs })
-process.stdout.write(`\n${flags.profile ? profileReport : table}\n\n${summary}\n${verdicts.length === 0 ? '' : `\ntargets (issue 6):\n${verdicts.join('\n')}\n`}`)
+const facts = {
+  tokenRequests: tokenRequestsDuringLoad,
+  expectedTokens,
+  peakRssMiB: sidecarHwmMiB,
+  coldStartMs: coldStart?.medianListeningMs,
+}
+const verdicts = flags.profile ? [] : targetLines(rows, facts)
+const targetsText = verdicts.length === 0 ? '' : `\ntargets (issue 6):\n${verdicts.join('\n')}\n`
+process.stdout.write(`\n${flags.profile ? profileReport : table}\n\n${summary}\n${targetsText}`)
 
 const out = flags.out ?? join(tmpdir(), `tokenproxy-bench-${started.toISOString().replace(/[:.]/g, '-')}.json`)
-writeFileSync(out, `${JSON.stringify({ machine, params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS, cli: CLI, nodeArgs: NODE_ARGS }, tokenSeconds, expectedTokens, tokenRequestsDuringLoad, sidecarHwmMiB, coldStart, rows, runs, table, profile: profileReport || undefined }, null, 2)}\n`)
+const results = {
+  machine,
+  params: { SECONDS, ROUNDS, WARMUP, CONNECTIONS, cli: CLI, nodeArgs: NODE_ARGS },
+  tokenSeconds,
+  expectedTokens,
+  tokenRequestsDuringLoad,
+  sidecarHwmMiB,
+  coldStart,
+  rows,
+  runs,
+  table,
+  profile: profileReport || undefined,
+}
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
 log(`results: ${out}`)
 if (!flags.profile) rmSync(dir, { recursive: true, force: true })

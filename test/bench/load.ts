@@ -44,7 +44,15 @@ async function runAutocannon (spec: LoadSpec): Promise<LoadResult> {
   })
   // autocannon counts sent requests and completed responses; completed = 2xx + non-2xx.
   const requests = r['2xx'] + r.non2xx
-  return { requests, seconds: r.duration, rps: requests / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors }
+  return {
+    requests,
+    seconds: r.duration,
+    rps: requests / r.duration,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  }
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }

@@ -16,7 +16,8 @@ export function start (command: string, args: string[], opts: SpawnOptions = {})
 
 /** Forks a bench TypeScript module (with this process's loader flags) and waits for its first IPC message. */
 export async function forkPeer<T> (module: URL, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess, info: T }> {
-  const child = fork(module, [], { execArgv: process.execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(module, [],
+    { execArgv: process.execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const info = await new Promise<T>((resolve, reject) => {
@@ -44,7 +45,7 @@ export async function waitForOk (url: string, timeoutMs = 15_000): Promise<void>
       if (res.status === 200) return
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
@@ -63,6 +64,6 @@ export async function freePort (): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
+  await new Promise((resolve) => server.close(resolve))
   return port
 }

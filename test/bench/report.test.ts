@@ -31,9 +31,26 @@ t.test('parseWrk reads totals, percentiles in any unit, non-2xx and socket error
   t.throws(() => parseWrk('wrk: connection refused'), /unexpected wrk output/)
 })
 
-const load = (rps: number, p99Ms: number): LoadResult => ({ requests: rps * 5, seconds: 5, rps, p50Ms: p99Ms / 4, p99Ms, non2xx: 0, errors: 0 })
+const load = (rps: number, p99Ms: number): LoadResult => ({
+  requests: rps * 5,
+  seconds: 5,
+  rps,
+  p50Ms: p99Ms / 4,
+  p99Ms,
+  non2xx: 0,
+  errors: 0,
+})
 function run (round: number, scenario: string, target: Run['target'], rps: number, p99Ms: number, extra: Partial<Run> = {}): Run {
-  return { round, scenario, tool: 'wrk', target, load: load(rps, p99Ms), payloadBytes: scenario.startsWith('1 MiB') ? 1024 * 1024 : 100, upstreamCpuS: 0.5, ...extra }
+  return {
+    round,
+    scenario,
+    tool: 'wrk',
+    target,
+    load: load(rps, p99Ms),
+    payloadBytes: scenario.startsWith('1 MiB') ? 1024 * 1024 : 100,
+    upstreamCpuS: 0.5,
+    ...extra,
+  }
 }
 
 t.test('summarize takes medians over rounds and divides by direct and nginx of the same scenario and tool', async (t) => {
@@ -47,7 +64,8 @@ t.test('summarize takes medians over rounds and divides by direct and nginx of t
     run(1, '1 MiB GET', 'tokenproxy', 850, 120),
   ]
   const rows = summarize(runs)
-  t.same(rows.map((r) => `${r.scenario}/${r.target}`), ['small GET/direct', 'small GET/tokenproxy', 'small GET/nginx', '1 MiB GET/tokenproxy', '1 MiB GET/nginx'])
+  t.same(rows.map((r) => `${r.scenario}/${r.target}`),
+    ['small GET/direct', 'small GET/tokenproxy', 'small GET/nginx', '1 MiB GET/tokenproxy', '1 MiB GET/nginx'])
   const tp = rows[1]!
   t.equal(tp.rps, 10_500, 'median of two rounds')
   t.equal(tp.rpsVsDirect, 10_500 / 38_000)

@@ -64,10 +64,12 @@ function rowOf (runs: Run[]): Row {
     p50Ms: median(runs.map((r) => r.load.p50Ms)),
     p99Ms: median(runs.map((r) => r.load.p99Ms)),
     mibPerS: median(runs.map((r) => r.load.rps * r.payloadBytes / 1024 / 1024)),
-    ...(proxied.length === 0 ? {} : {
-      proxyCpuUsPerReq: median(proxied.map((r) => perReq(r.proxyCpuS!, r))),
-      proxyPeakRssMiB: Math.max(...proxied.map((r) => r.proxyPeakRssBytes ?? 0)) / 1024 / 1024,
-    }),
+    ...(proxied.length === 0
+      ? {}
+      : {
+          proxyCpuUsPerReq: median(proxied.map((r) => perReq(r.proxyCpuS!, r))),
+          proxyPeakRssMiB: Math.max(...proxied.map((r) => r.proxyPeakRssBytes ?? 0)) / 1024 / 1024,
+        }),
     upstreamCpuUsPerReq: median(runs.map((r) => perReq(r.upstreamCpuS, r))),
     non2xx: runs.reduce((a, r) => a + r.load.non2xx, 0),
     errors: runs.reduce((a, r) => a + r.load.errors, 0),
@@ -91,7 +93,9 @@ export function summarize (runs: Run[]): Row[] {
     const nginx = find(row, 'nginx')
     if (direct !== undefined && direct.rps > 0) row.rpsVsDirect = row.rps / direct.rps
     if (nginx !== undefined && nginx.rps > 0) row.rpsVsNginx = row.rps / nginx.rps
-    if (nginx?.proxyCpuUsPerReq !== undefined && row.proxyCpuUsPerReq !== undefined) row.cpuVsNginx = row.proxyCpuUsPerReq / nginx.proxyCpuUsPerReq
+    if (nginx?.proxyCpuUsPerReq !== undefined && row.proxyCpuUsPerReq !== undefined) {
+      row.cpuVsNginx = row.proxyCpuUsPerReq / nginx.proxyCpuUsPerReq
+    }
     if (nginx !== undefined && nginx.p99Ms > 0) row.p99VsNginx = row.p99Ms / nginx.p99Ms
   }
   const scenarios = [...new Set(rows.map((r) => r.scenario))]
@@ -100,7 +104,9 @@ export function summarize (runs: Run[]): Row[] {
 }
 
 const fmt = (v: number | undefined, digits: number): string =>
-  v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+  v === undefined || !Number.isFinite(v)
+    ? '—'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const ratio = (v: number | undefined): string => (v === undefined ? '—' : `${fmt(v, 2)}×`)
 
 export function markdownTable (rows: Row[]): string {
@@ -130,7 +136,8 @@ export interface RunFacts {
 
 /** The issue's targets, each with this run's value and a verdict. */
 export function targetLines (rows: Row[], facts: RunFacts): string[] {
-  const tp = (scenario: string, tool: Tool): Row | undefined => rows.find((r) => r.scenario === scenario && r.tool === tool && r.target === 'tokenproxy')
+  const tp = (scenario: string, tool: Tool): Row | undefined =>
+    rows.find((r) => r.scenario === scenario && r.tool === tool && r.target === 'tokenproxy')
   const lines: string[] = []
   const check = (what: string, value: number | undefined, ok: (v: number) => boolean, show: (v: number) => string): void => {
     if (value === undefined) return

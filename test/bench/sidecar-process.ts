@@ -17,7 +17,8 @@ export const PREFIX = '/up'
 export interface SidecarPorts { listen: number, admin: number }
 
 /** Writes a config with one keycloak credential on the bench IdP and one prefix route to the bench upstream. */
-export function writeSidecarConfig (dir: string, name: string, idp: IdpInfo, upstreamPort: number, ports: SidecarPorts, level: string): string {
+export function writeSidecarConfig (dir: string, name: string, idp: IdpInfo, upstreamPort: number, ports: SidecarPorts,
+  level: string): string {
   const file = join(dir, `${name}.json`)
   writeFileSync(file, JSON.stringify({
     listen: { host: '127.0.0.1', port: ports.listen },

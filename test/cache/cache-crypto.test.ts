@@ -45,7 +45,11 @@ t.test('the cache identity: who the credential is, never its secret', async (t) 
   const p1 = withParams({ audience: 'api', resource: 'x' })
   const p2 = withParams({ resource: 'x', audience: 'api' })
   t.equal(cacheIdentity(p1.a!, p1), cacheIdentity(p2.a!, p2), 'params in another order: the same identity')
-  for (const extra of [{ clientId: 'd' }, { scope: 'email' }, { realm: 'r2' }, { grant: 'password', username: 'u', password: 'p' }, { params: { audience: 'api' } }]) {
+  const others = [
+    { clientId: 'd' }, { scope: 'email' }, { realm: 'r2' }, { grant: 'password', username: 'u', password: 'p' },
+    { params: { audience: 'api' } },
+  ]
+  for (const extra of others) {
     const other = config('secret-1', extra)
     t.not(cacheIdentity(other.a!, other), cacheIdentity(one.a!, one), JSON.stringify(Object.keys(extra)))
     t.not(cacheIdentity(other.w!, other), cacheIdentity(one.w!, one), 'and the wallet that logs in with its token')

@@ -13,7 +13,10 @@ import { startSidecar, type Running } from '../helpers/sidecar.js'
 
 const redis = await redisForTest(t)
 if (redis !== undefined) {
-  const kc = await startKeycloak({ clients: { 'test-ext': { secret: 'kc-client-S3cret' } }, users: { alice: { password: 'alice-Passw0rd' } } })
+  const kc = await startKeycloak({
+    clients: { 'test-ext': { secret: 'kc-client-S3cret' } },
+    users: { alice: { password: 'alice-Passw0rd' } },
+  })
   t.teardown(() => kc.close())
   const regards = await startRegards()
   t.teardown(() => regards.close())
@@ -26,7 +29,11 @@ if (redis !== undefined) {
   async function get (running: Running, path: string): Promise<{ status: number, authorization?: string }> {
     const res = await request(`${running.url}${path}`)
     const body = await res.body.text()
-    try { return { status: res.statusCode, authorization: (JSON.parse(body) as { authorization?: string }).authorization } } catch { return { status: res.statusCode } }
+    try {
+      return { status: res.statusCode, authorization: (JSON.parse(body) as { authorization?: string }).authorization }
+    } catch {
+      return { status: res.statusCode }
+    }
   }
 
   t.test('every key and value in Redis, scanned for every token, secret and password', async (t) => {
@@ -51,7 +58,9 @@ if (redis !== undefined) {
     const sensitive = sensitiveStrings()
     const tokens = [...kc.issued, ...regards.issued, ...wallet.issued]
     t.ok(tokens.length >= 3 && tokens.every((tok) => sensitive.some((s) => s.value === tok)), 'the scan looks for every issued token')
-    for (const secret of ['kc-client-S3cret', 'alice-Passw0rd', 'regards-pass', 'wallet-pass', redis.password]) t.ok(sensitive.some((s) => s.value === secret), 'and every secret')
+    for (const secret of ['kc-client-S3cret', 'alice-Passw0rd', 'regards-pass', 'wallet-pass', redis.password]) {
+      t.ok(sensitive.some((s) => s.value === secret), 'and every secret')
+    }
     const texts = stored.flatMap((e) => [{ source: 'redis key', text: e.key }, { source: `redis value of ${e.key}`, text: e.value }])
     t.ok(scanTexts([{ source: 'self-check', text: `x${tokens[0]!}x` }], sensitive).length > 0, 'the scan finds a token where there is one')
     const hits = scanTexts(texts, sensitive)
@@ -61,11 +70,14 @@ if (redis !== undefined) {
   })
 
   t.test('a value written with another key, then one altered: a miss each, logged once, the token fetched again', async (t) => {
-    const first = await startSidecar(t, { credentials: { registry }, upstreams: { a: { target: up.url, credential: 'registry', prefix: '/a' } }, cache: cacheBlock(redis) })
+    const first = await startSidecar(t,
+      { credentials: { registry }, upstreams: { a: { target: up.url, credential: 'registry', prefix: '/a' } }, cache: cacheBlock(redis) })
     const token = (await get(first, '/a/x')).authorization
     const before = kc.tokenRequests
     const other = await startSidecar(t, {
-      credentials: { registry }, upstreams: { a: { target: up.url, credential: 'registry', prefix: '/a' } }, cache: cacheBlock(redis, { key: newCacheKey() }),
+      credentials: { registry },
+      upstreams: { a: { target: up.url, credential: 'registry', prefix: '/a' } },
+      cache: cacheBlock(redis, { key: newCacheKey() }),
     }, { refetchLimit: { max: 10, windowMs: 1000 } })
     const mine = await get(other, '/a/x')
     t.equal(mine.status, 200)

@@ -19,7 +19,9 @@ if (redis !== undefined) {
     }
     t.equal(await get('/registry/warm'), 200)
     const before = await redis.commandCount()
-    for (let i = 0; i < REQUESTS; i += 20) await Promise.all(Array.from({ length: 20 }, async (_, j) => t.equal(await get(`/registry/${i + j}`), 200)))
+    for (let i = 0; i < REQUESTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, async (_, j) => t.equal(await get(`/registry/${i + j}`), 200)))
+    }
     const during = await redis.commandCount() - before
     t.comment(`Redis commands for ${REQUESTS} proxied requests with a usable token: ${during} (${during / REQUESTS} per request)`)
     t.equal(during, 0, 'no Redis round trip')
@@ -32,7 +34,8 @@ if (redis !== undefined) {
 
     const metrics = await (await request(`${running.admin}/metrics`)).body.text()
     for (const [operation, outcome] of [['get', 'miss'], ['lock', 'ok'], ['set', 'ok'], ['delete', 'ok']]) {
-      t.match(metrics, new RegExp(`^tokenproxy_cache_operations_total\\{operation="${operation}",outcome="${outcome}"\\} [1-9]`, 'm'), `${operation} ${outcome} counted`)
+      t.match(metrics, new RegExp(`^tokenproxy_cache_operations_total\\{operation="${operation}",outcome="${outcome}"\\} [1-9]`, 'm'),
+        `${operation} ${outcome} counted`)
     }
     t.equal(JSON.parse(await (await request(`${running.admin}/readyz`)).body.text()).credentials.registry.source, 'identity-service')
   })

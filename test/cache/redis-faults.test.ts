@@ -34,7 +34,11 @@ if (redis !== undefined) {
     const current = [...await tokensInUse(replicas)].map((a) => a!.slice('Bearer '.length))
     up.setMode({ kind: 'reject', tokens: new Set(current) })
     const got = await Promise.all(replicas.map(async (r) => await proxied(r, '/registry/after-401')))
-    return { statuses: got.map((g) => g.status), slowest: Math.max(...got.map((g) => g.ms)), tokens: new Set(got.map((g) => g.authorization)) }
+    return {
+      statuses: got.map((g) => g.status),
+      slowest: Math.max(...got.map((g) => g.ms)),
+      tokens: new Set(got.map((g) => g.authorization)),
+    }
   }
 
   /** The tokens the replicas inject now, one request each. */
@@ -60,7 +64,8 @@ if (redis !== undefined) {
     t.ok(frozen.slowest < GENEROUS_MS, `and none hung on Redis (slowest ${Math.round(frozen.slowest)} ms)`)
     t.same(replicas.map(outages), replicas.map(() => 1), 'one warning per replica')
     // From the 401 to giving up on Redis, by each replica's own log: the 250 ms command timeout, plus scheduling.
-    const waits = replicas.map((r) => Date.parse(String(r.find(/unavailable/)[0]!.time)) - Date.parse(String(r.find(/^upstream refused the token/)[0]!.time)))
+    const at = (r: Replica, msg: RegExp): number => Date.parse(String(r.find(msg)[0]!.time))
+    const waits = replicas.map((r) => at(r, /unavailable/) - at(r, /^upstream refused the token/))
     t.comment(`Redis frozen: each replica waited ${Math.min(...waits)}-${Math.max(...waits)} ms on Redis before working alone`)
     t.ok(Math.max(...waits) < GENEROUS_MS, 'a bounded wait')
     t.ok(frozen.tokens.size > 1, `alone: ${frozen.tokens.size} tokens for ${REPLICAS} replicas`)

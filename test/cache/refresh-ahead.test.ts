@@ -23,12 +23,16 @@ if (redis !== undefined) {
     }
     const periods = (Date.now() - start) / 1000 / (LIFESPAN_S * 0.7)
     const refreshes = kc.tokenRequests - first
-    t.comment(`${REPLICAS} replicas: ${refreshes} token requests in ${((Date.now() - start) / 1000).toFixed(1)} s (${periods.toFixed(1)} refresh periods); ${results.length} requests, slowest ${Math.round(Math.max(...results.map((r) => r.ms)))} ms`)
+    const slowest = Math.round(Math.max(...results.map((r) => r.ms)))
+    t.comment(`${REPLICAS} replicas: ${refreshes} token requests in ${((Date.now() - start) / 1000).toFixed(1)} s ` +
+      `(${periods.toFixed(1)} refresh periods); ${results.length} requests, slowest ${slowest} ms`)
     t.equal(first, 1, 'one token request at start')
     // Without the cache every replica refreshes: about REPLICAS per period.
-    t.ok(refreshes >= Math.floor(periods) - 1 && refreshes <= Math.ceil(periods) + 1, `${refreshes} refreshes for ${periods.toFixed(1)} periods`)
+    t.ok(refreshes >= Math.floor(periods) - 1 && refreshes <= Math.ceil(periods) + 1,
+      `${refreshes} refreshes for ${periods.toFixed(1)} periods`)
     t.same(results.filter((r) => r.status !== 200), [], 'every request got a valid token')
     t.equal(new Set(results.map((r) => r.authorization)).size, refreshes + 1, 'every replica used the same token in each period')
-    t.ok([...new Set(results.map((r) => r.authorization!.slice('Bearer '.length)))].every((tok) => kc.issued.includes(tok)), 'tokens issued by the identity service')
+    t.ok([...new Set(results.map((r) => r.authorization!.slice('Bearer '.length)))].every((tok) => kc.issued.includes(tok)),
+      'tokens issued by the identity service')
   })
 }

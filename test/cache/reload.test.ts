@@ -1,4 +1,5 @@
-// A reload with a cache: an added credential reads the cache first (its identity is known to the manager); a changed cache block takes a restart.
+// A reload with a cache: an added credential reads the cache first (its identity is known to the manager); a
+// changed cache block takes a restart.
 import t from 'tap'
 import { request } from 'undici'
 import { stringify } from 'yaml'

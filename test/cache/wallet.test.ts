@@ -28,6 +28,7 @@ if (redis !== undefined) {
     const burst = await Promise.all(replicas.flatMap((r) => Array.from({ length: 5 }, async () => await proxied(r, `/wallet${PROTECTED}`))))
     t.same(burst.map((a) => a.status), burst.map(() => 200), 'every request replayed with the new session token')
     t.equal(wallet.loginRequests, 2, 'one re-login for the whole burst on every replica')
-    t.ok(wallet.protectedRequests.filter((p) => p.status === 200).slice(-burst.length).every((p) => p.authorization === `Bearer ${wallet.issued[1]}`), 'all with the second session token')
+    t.ok(wallet.protectedRequests.filter((p) => p.status === 200).slice(-burst.length)
+      .every((p) => p.authorization === `Bearer ${wallet.issued[1]}`), 'all with the second session token')
   })
 }

@@ -1,4 +1,5 @@
-// `tokenproxy check` messages: the file in the header, one problem per cause, the YAML error's code frame, ${VAR} secrets "from environment".
+// `tokenproxy check` messages: the file in the header, one problem per cause, the YAML error's code frame,
+// ${VAR} secrets "from environment".
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -33,13 +34,15 @@ t.test('unset variables: one problem each, under a header naming the file', asyn
     '  credentials.registry.clientSecret: environment variable REGISTRY_CLIENT_SECRET is not set',
     '  upstreams.registry.target: environment variable REGISTRY_URL is not set',
   ].join('\n'), 'nothing else: no "is required", no "needs url + realm"')
-  const half = await check(t, CONFIG.replace('${KC_URL}', '${KC_URL}/auth'), { REGISTRY_CLIENT_SECRET: 'x', REGISTRY_URL: 'https://registry.example.org' })
+  const half = await check(t, CONFIG.replace('${KC_URL}', '${KC_URL}/auth'),
+    { REGISTRY_CLIENT_SECRET: 'x', REGISTRY_URL: 'https://registry.example.org' })
   t.equal(half.err.split('\n').length, 2, 'a value that is only partly a missing variable: still the one problem')
   t.match(half.err, 'credentials.registry.url: environment variable KC_URL is not set')
 })
 
 t.test('a secret from ${VAR} is described as from the environment, not inline', async (t) => {
-  const r = await check(t, CONFIG, { KC_URL: 'https://keycloak.example.org', REGISTRY_CLIENT_SECRET: 'env-S3cret', REGISTRY_URL: 'https://registry.example.org' })
+  const r = await check(t, CONFIG,
+    { KC_URL: 'https://keycloak.example.org', REGISTRY_CLIENT_SECRET: 'env-S3cret', REGISTRY_URL: 'https://registry.example.org' })
   t.equal(r.code, 0)
   t.match(r.out, 'client test-ext (client_secret_post, secret from environment ${REGISTRY_CLIENT_SECRET})')
   t.notMatch(r.out, 'secret inline')

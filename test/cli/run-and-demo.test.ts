@@ -23,7 +23,8 @@ interface Child {
 }
 
 function startCli (t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '', ...env } })
+  const proc = spawn(process.execPath, [CLI, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '', ...env } })
   let out = ''
   let err = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
@@ -99,7 +100,8 @@ t.test('run --config FILE: serves, and on SIGTERM finishes the in-flight request
   t.equal(code, 0, 'exit 0')
   t.ok(child.logs().some((l) => l.msg === 'stopping: finishing in-flight requests' && l.signal === 'SIGTERM'))
   t.ok(child.logs().some((l) => l.msg === 'tokenproxy stopped'))
-  t.notOk(child.logs().some((l) => /grace period over/.test(String(l.msg))), 'stopped once the in-flight request was done, not at the end of the grace period')
+  t.notOk(child.logs().some((l) => /grace period over/.test(String(l.msg))),
+    'stopped once the in-flight request was done, not at the end of the grace period')
   t.equal(child.stderr(), '')
 })
 
@@ -150,13 +152,17 @@ t.test('run: a port that is already taken is a runtime failure, exit 1', async (
   t.notOk(child.logs().some((l) => l.level !== 'fatal'), 'TOKENPROXY_LOG_LEVEL=fatal: nothing below fatal')
   const fatal = child.logs().filter((l) => l.level === 'fatal')
   t.equal(fatal.length, 1, 'one fatal line')
-  t.equal(fatal[0]?.msg, `cannot start: listen cannot listen on 127.0.0.1:${taken}: the address is already in use (EADDRINUSE); change listen.port in the config`, 'naming the listener and the key that moves it')
+  t.equal(fatal[0]?.msg,
+    `cannot start: listen cannot listen on 127.0.0.1:${taken}: ` +
+      'the address is already in use (EADDRINUSE); change listen.port in the config',
+    'naming the listener and the key that moves it')
   t.notOk('err' in fatal[0]!, 'no error object, so no stack')
   t.notMatch(child.stdout(), /^\s+at /m, 'no stack anywhere')
 
   const demo = startCli(t, ['demo', '--port', String(taken), '--admin-port', '0'])
   t.equal((await exitWithin(demo, 8000)).code, 1)
-  t.match(demo.logs().find((l) => l.level === 'fatal')?.msg, /listen cannot listen on 127\.0\.0\.1:\d+: the address is already in use \(EADDRINUSE\); change --port$/, 'the demo names its flag')
+  t.match(demo.logs().find((l) => l.level === 'fatal')?.msg,
+    /listen cannot listen on 127\.0\.0\.1:\d+: the address is already in use \(EADDRINUSE\); change --port$/, 'the demo names its flag')
 })
 
 t.test('demo --port 0 --admin-port 0: the printed curl lines work; SIGINT exits 0', async (t) => {
@@ -181,7 +187,8 @@ t.test('demo --port 0 --admin-port 0: the printed curl lines work; SIGINT exits 
 
   const replaced = await request(urlIn(/Authorization: Basic/), { headers: { authorization: 'Basic Zm9vOmJhcg==' } })
   t.equal(replaced.statusCode, 200)
-  t.equal((await replaced.body.json() as { authorization: { scheme: string } }).authorization.scheme, 'Bearer', 'the client\'s Basic header was replaced')
+  t.equal((await replaced.body.json() as { authorization: { scheme: string } }).authorization.scheme, 'Bearer',
+    'the client\'s Basic header was replaced')
 
   const ready = await request(urlIn(/\/readyz/))
   t.equal(ready.statusCode, 200)

@@ -24,7 +24,16 @@ t.test('REGARDS and a chained wallet', async (t) => {
   writeFileSync(file, JSON.stringify({
     credentials: {
       regards: { type: 'regards', url: regards.root, tenant: 'project1', username: 'user@regards.fr', password: 'regards-pass' },
-      kc: { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'wallet-client', clientSecret: 'wc', username: 'alice', password: 'alice-pass' },
+      kc: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'wallet-client',
+        clientSecret: 'wc',
+        username: 'alice',
+        password: 'alice-pass',
+      },
       wallet: { type: 'waltid-wallet', url: wallet.root, keycloak: 'kc' },
     },
     upstreams: { w: { target: wallet.root, credential: 'wallet', prefix: '/w' } },

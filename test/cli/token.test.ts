@@ -24,7 +24,14 @@ function configFile (t: Test, kc: KeycloakEmulator): string {
   writeFileSync(file, JSON.stringify({
     credentials: {
       registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: SECRET },
-      basic: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: { env: 'KC_SECRET' }, clientAuth: 'client_secret_basic' },
+      basic: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: 'test-ext',
+        clientSecret: { env: 'KC_SECRET' },
+        clientAuth: 'client_secret_basic',
+      },
       wrong: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-ext', clientSecret: 'not-it' },
     },
     upstreams: { registry: { target: 'https://registry.example.org', credential: 'registry', prefix: '/registry' } },
@@ -114,7 +121,8 @@ t.test('token', async (t) => {
 
   t.test('an opaque (non-JWT) token: shown as opaque, --raw still prints it', async (t) => {
     const idp = await startRawIdp((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"opaque-0123456789abcdef","expires_in":60,"token_type":"Bearer"}')
+      res.writeHead(200, { 'content-type': 'application/json' })
+        .end('{"access_token":"opaque-0123456789abcdef","expires_in":60,"token_type":"Bearer"}')
     })
     t.teardown(() => idp.close())
     const dir = t.testdir({})

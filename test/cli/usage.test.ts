@@ -50,7 +50,9 @@ t.test('a mistyped flag or command: "did you mean", not parseArgs\' text', async
 t.test('help: the overview, per-command usage and the environment variables', async (t) => {
   const overview = await run(['help'])
   t.equal(overview.code, 0)
-  for (const cmd of ['run', 'check', 'token', 'demo', 'help']) t.match(overview.out, new RegExp(`^ {2}tokenproxy (\\[${cmd}\\]|${cmd})`, 'm'), `lists ${cmd}`)
+  for (const cmd of ['run', 'check', 'token', 'demo', 'help']) {
+    t.match(overview.out, new RegExp(`^ {2}tokenproxy (\\[${cmd}\\]|${cmd})`, 'm'), `lists ${cmd}`)
+  }
   for (const v of ['TOKENPROXY_CONFIG', 'TOKENPROXY_LOG_LEVEL']) t.match(overview.out, v)
   t.equal((await run(['--help'])).out, overview.out, '--help is the same text')
 

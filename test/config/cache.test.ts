@@ -16,7 +16,13 @@ const doc = (cache: unknown): string => JSON.stringify({
 
 t.test('a valid block: defaults, secrets from a file, and `check` names the Redis without password or key', async (t) => {
   const dir = t.testdir({ key: `${KEY}\n`, password: 'redis-Passw0rd\n' })
-  const config = parseConfig(doc({ redis: { url: 'redis://:url-Passw0rd@redis.example.org:6379/2', password: { file: join(dir, 'password') }, key: { file: join(dir, 'key') } } }), {})
+  const config = parseConfig(doc({
+    redis: {
+      url: 'redis://:url-Passw0rd@redis.example.org:6379/2',
+      password: { file: join(dir, 'password') },
+      key: { file: join(dir, 'key') },
+    }
+  }), {})
   t.equal(config.cache?.redis.keyPrefix, 'tokenproxy:')
   t.equal(config.cache?.redis.key.reveal(), KEY)
   t.equal(config.cache?.redis.password?.reveal(), 'redis-Passw0rd')
@@ -27,7 +33,15 @@ t.test('a valid block: defaults, secrets from a file, and `check` names the Redi
 })
 
 t.test('every problem at once, each with its path', async (t) => {
-  const problems = configProblems(doc({ redis: { url: 'http://redis.example.org', key: 'c2hvcnQ=', keyPrefix: 'p:', tls: true, ca: { file: '/nonexistent/ca.pem' } } }))
+  const problems = configProblems(doc({
+    redis: {
+      url: 'http://redis.example.org',
+      key: 'c2hvcnQ=',
+      keyPrefix: 'p:',
+      tls: true,
+      ca: { file: '/nonexistent/ca.pem' },
+    }
+  }))
   t.same(problems, [
     'cache.redis.tls: unknown key (allowed: url, password, keyPrefix, key, ca)',
     'cache.redis.url: must be a redis:// or rediss:// (TLS) URL (got http:)',
@@ -42,10 +56,13 @@ t.test('the key: required, base64, exactly 32 bytes; a CA only with rediss://; a
     ['cache.redis.key: must be 32 random bytes in base64 (openssl rand -base64 32); the value inline is not base64'])
   t.same(configProblems(doc({ redis: { url: 'redis://127.0.0.1', key: randomBytes(33).toString('base64') } })),
     ['cache.redis.key: must be 32 random bytes in base64 (openssl rand -base64 32); the value inline decodes to 33 bytes'])
-  t.same(configProblems(doc({ redis: { url: 'redis://127.0.0.1', key: { env: 'CACHE_KEY' } } }), { CACHE_KEY: '' }), ['cache.redis.key: env: variable CACHE_KEY is empty'])
-  t.same(configProblems(doc({ redis: { url: 'redis://127.0.0.1/x', key: KEY } })), ['cache.redis.url: the path must be a database number such as /0 (got /x)'])
+  t.same(configProblems(doc({ redis: { url: 'redis://127.0.0.1', key: { env: 'CACHE_KEY' } } }), { CACHE_KEY: '' }),
+    ['cache.redis.key: env: variable CACHE_KEY is empty'])
+  t.same(configProblems(doc({ redis: { url: 'redis://127.0.0.1/x', key: KEY } })),
+    ['cache.redis.url: the path must be a database number such as /0 (got /x)'])
   t.same(configProblems(doc({})), ['cache.redis: is required (the only cache there is)'])
-  t.same(configProblems(doc({ memcached: {} })), ['cache.memcached: unknown key (allowed: redis)', 'cache.redis: is required (the only cache there is)'])
+  t.same(configProblems(doc({ memcached: {} })),
+    ['cache.memcached: unknown key (allowed: redis)', 'cache.redis: is required (the only cache there is)'])
   const dir = t.testdir({})
   const pem = join(dir, 'ca.pem')
   writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')

@@ -67,15 +67,22 @@ upstreams:
     prefix: /\${PREFIX:-registry}
 `
   const cfg = parseConfig(text, {
-    PORT: '8181', MIN_VALIDITY: '0.5', KC_HOST: 'kc.example.org', CLIENT_ID: 'test-ext', LEVEL: '',
-    REGISTRY_CLIENT_SECRET: 'env-secret', REGISTRY_HOST: 'registry.example.org', SUFFIX: 'y',
+    PORT: '8181',
+    MIN_VALIDITY: '0.5',
+    KC_HOST: 'kc.example.org',
+    CLIENT_ID: 'test-ext',
+    LEVEL: '',
+    REGISTRY_CLIENT_SECRET: 'env-secret',
+    REGISTRY_HOST: 'registry.example.org',
+    SUFFIX: 'y',
   })
   t.match(cfg.listen, { host: '127.0.0.1', port: 8181 }, 'a number (port) through the environment')
   t.equal(cfg.admin.port, 9911, 'a number default')
   t.equal(cfg.log.level, 'warn', 'a set-but-empty variable takes the default')
   t.equal(cfg.refresh.minValidity, 0.5)
   const cred = keycloak(cfg)
-  t.equal(cred.tokenUrl, 'https://kc.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'inside a longer string')
+  t.equal(cred.tokenUrl, 'https://kc.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token',
+    'inside a longer string')
   t.equal(cred.clientId, 'test-ext-y', 'several references in one string')
   t.equal(cred.clientSecret!.reveal(), 'env-secret')
   t.equal(cred.scope, undefined, 'an empty default is an empty string, i.e. unset')
@@ -108,7 +115,7 @@ t.test('a secret is a string, { file: PATH } or { env: NAME }', async (t) => {
     'client-secret': 'from-the-file\n',
     'crlf-secret': 'crlf-value\r\n',
     'two-lines': 'line1\nline2\n\n',
-    'plain': 'no-newline',
+    plain: 'no-newline',
   })
   const inline = parseConfig(doc('clientSecret: inline-value'), {})
   t.equal(secretOf(inline).reveal(), 'inline-value')
@@ -120,8 +127,10 @@ t.test('a secret is a string, { file: PATH } or { env: NAME }', async (t) => {
   t.equal(secretOf(fromFile).describe(), `from file ${file}`)
   t.equal(secretOf(parseConfig(doc(`clientSecret: { file: ${join(dir, 'crlf-secret')} }`), {})).reveal(), 'crlf-value', 'CRLF trimmed')
   t.equal(secretOf(parseConfig(doc(`clientSecret: { file: ${join(dir, 'plain')} }`), {})).reveal(), 'no-newline')
-  t.equal(secretOf(parseConfig(doc(`clientSecret: { file: ${join(dir, 'two-lines')} }`), {})).reveal(), 'line1\nline2\n', 'only the one trailing newline is trimmed')
-  t.equal(secretOf(parseConfig(doc('clientSecret: { file: "${SECRETS}/client-secret" }'), { SECRETS: dir })).reveal(), 'from-the-file', 'the path may use ${VAR}')
+  t.equal(secretOf(parseConfig(doc(`clientSecret: { file: ${join(dir, 'two-lines')} }`), {})).reveal(), 'line1\nline2\n',
+    'only the one trailing newline is trimmed')
+  t.equal(secretOf(parseConfig(doc('clientSecret: { file: "${SECRETS}/client-secret" }'), { SECRETS: dir })).reveal(), 'from-the-file',
+    'the path may use ${VAR}')
 
   const fromEnv = parseConfig(doc('clientSecret: { env: KC_SECRET }'), { KC_SECRET: 'from-the-env' })
   t.equal(secretOf(fromEnv).reveal(), 'from-the-env')
@@ -137,14 +146,17 @@ t.test('unreadable files, unset variables and invalid shapes are problems', asyn
   const missing = join(dir, 'nope')
   const cases: Array<[string, NodeJS.ProcessEnv, string]> = [
     [`clientSecret: { file: ${missing} }`, {}, `credentials.registry.clientSecret: file: cannot read ${missing} (ENOENT)`],
-    [`clientSecret: { file: ${join(dir, 'sub')} }`, {}, `credentials.registry.clientSecret: file: cannot read ${join(dir, 'sub')} (EISDIR)`],
+    [`clientSecret: { file: ${join(dir, 'sub')} }`, {},
+      `credentials.registry.clientSecret: file: cannot read ${join(dir, 'sub')} (EISDIR)`],
     ['clientSecret: { file: "" }', {}, 'credentials.registry.clientSecret: file: must be a non-empty path'],
     ['clientSecret: { file: 7 }', {}, 'credentials.registry.clientSecret: file: must be a non-empty path'],
     ['clientSecret: { env: KC_SECRET }', {}, 'credentials.registry.clientSecret: env: variable KC_SECRET is not set'],
     ['clientSecret: { env: "" }', {}, 'credentials.registry.clientSecret: env: must be a variable name'],
-    ['clientSecret: { file: /x, env: Y }', { Y: 'y' }, 'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got "file", "env")'],
+    ['clientSecret: { file: /x, env: Y }', { Y: 'y' },
+      'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got "file", "env")'],
     ['clientSecret: { value: x }', {}, 'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got "value")'],
-    ['clientSecret: { fromEnv: X }', { X: 'x' }, 'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got "fromEnv")'],
+    ['clientSecret: { fromEnv: X }', { X: 'x' },
+      'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got "fromEnv")'],
     ['clientSecret: {}', {}, 'credentials.registry.clientSecret: must have exactly one of "file" or "env" (got nothing)'],
     ['clientSecret: [a, b]', {}, 'credentials.registry.clientSecret: must be a string, { file: PATH } or { env: NAME }'],
     ['clientSecret: true', {}, 'credentials.registry.clientSecret: must be a string, { file: PATH } or { env: NAME }'],

@@ -31,7 +31,8 @@ t.test('each seed maps to the token URL its service really uses', async (t) => {
   const wallet = loadConfig('config/wallet.yaml', ENV)
   t.equal(wallet.credentials.wallet!.tokenUrl, 'https://wallet.example.org/wallet-api/auth/keycloak/login')
   const registry = loadConfig('config/registry.yaml', ENV)
-  t.equal(registry.credentials.registry!.tokenUrl, 'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token')
+  t.equal(registry.credentials.registry!.tokenUrl,
+    'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token')
 })
 
 t.test('the summary describes regards and wallet credentials (password and chained)', async (t) => {
@@ -39,7 +40,14 @@ t.test('the summary describes regards and wallet credentials (password and chain
   const file = `${process.env.TMPDIR ?? '/tmp'}/tokenproxy-check-${process.pid}.yaml`
   writeFileSync(file, JSON.stringify({
     credentials: {
-      regards: { type: 'regards', url: 'https://r.example', tenant: 'p1', username: 'u@r', password: { env: 'REGARDS_PASSWORD' }, format: 'form' },
+      regards: {
+        type: 'regards',
+        url: 'https://r.example',
+        tenant: 'p1',
+        username: 'u@r',
+        password: { env: 'REGARDS_PASSWORD' },
+        format: 'form',
+      },
       kc: { type: 'keycloak', url: 'https://kc.example', realm: 'w', grant: 'password', clientId: 'c', username: 'alice', password: 'p' },
       wallet: { type: 'waltid-wallet', url: 'https://w.example', keycloak: 'kc' },
       wallet2: { type: 'waltid-wallet', url: 'https://w.example', username: 'bob', password: { env: 'WALLET_PASSWORD' } },
@@ -52,7 +60,9 @@ t.test('the summary describes regards and wallet credentials (password and chain
   }))
   const r = await check(file, ENV)
   t.equal(r.code, 0, r.err)
-  t.match(r.out, /regards: regards password grant \(form body\), tenant p1, client client \(secret inline\), user u@r \(password from env REGARDS_PASSWORD\)/)
+  t.match(r.out,
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
+    /regards: regards password grant \(form body\), tenant p1, client client \(secret inline\), user u@r \(password from env REGARDS_PASSWORD\)/)
   t.match(r.out, /kc: keycloak password, client c \(client_secret_post, secret none\), user alice \(password inline\)/)
   t.match(r.out, /wallet: waltid-wallet keycloak login, with the token of credential kc/)
   t.match(r.out, /wallet2: waltid-wallet keycloak login, user bob \(password from env WALLET_PASSWORD\)/)

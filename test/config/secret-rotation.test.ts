@@ -20,7 +20,9 @@ async function setup (t: Test, a: string, backoff?: BackoffOptions): Promise<Sta
   const up = await startUpstream()
   t.teardown(() => up.close())
   const running = await startSidecar(t, {
-    credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: { file: vol.file } } },
+    credentials: {
+      registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: { file: vol.file } },
+    },
     upstreams: { api: { target: up.url, credential: 'registry', prefix: '/api' } },
   }, { secretPollMs: POLL_MS, ...(backoff === undefined ? {} : { backoff }) })
   await until(() => running.sidecar.tokens.usable('registry') !== undefined, 5000, 'the first token')
@@ -36,7 +38,7 @@ async function proxiedToken (s: Stack): Promise<string | undefined> {
 }
 
 const sentSecret = (kc: KeycloakEmulator, i: number): string | null => new URLSearchParams(kc.requests[i]?.body).get('client_secret')
-const sleep = async (ms: number): Promise<void> => { await new Promise((r) => setTimeout(r, ms)) }
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 t.test('a rotated secret is re-read and a new token fetched with it, without restart', async (t) => {
   const A = secret('A')
@@ -56,7 +58,8 @@ t.test('a rotated secret is re-read and a new token fetched with it, without res
   const after = await proxiedToken(s)
   t.not(after, s.first, 'the next proxied request carries another token')
   t.ok(kc.issued.slice(issuedBefore).includes(after!), 'one issued after the rotation')
-  t.equal(running.sidecar.config.credentials.registry!.type === 'keycloak' && running.sidecar.config.credentials.registry!.clientSecret?.reveal(), B)
+  const registry = running.sidecar.config.credentials.registry!
+  t.equal(registry.type === 'keycloak' && registry.clientSecret?.reveal(), B)
 
   await sleep(POLL_MS * 4)
   t.equal(kc.requests.length, 2, 'one token request per rotation, not one per poll')
@@ -100,7 +103,8 @@ t.test('an empty or unreadable secret file keeps the value read before, with one
   const A = secret('A')
   const s = await setup(t, A)
   const { kc, running, vol } = s
-  const warnings = (what: string): Array<Record<string, unknown>> => running.logs.lines.filter((l) => l.level === 40 && String(l.msg).includes(what))
+  const warnings = (what: string): Array<Record<string, unknown>> =>
+    running.logs.lines.filter((l) => l.level === 40 && String(l.msg).includes(what))
 
   vol.rotate('\n')
   await until(() => warnings('is empty').length === 1, 5000, 'the empty-file warning')
@@ -109,7 +113,8 @@ t.test('an empty or unreadable secret file keeps the value read before, with one
   await sleep(POLL_MS * 4)
   t.equal(warnings('is empty').length, 1, 'logged once, not at every poll')
   t.equal(warnings('cannot be read').length, 1, 'logged once, not at every poll')
-  t.match(warnings('cannot be read')[0], { file: vol.file, credentials: ['registry'], msg: /cannot be read \(ENOENT\); keeping the value read before/ })
+  t.match(warnings('cannot be read')[0],
+    { file: vol.file, credentials: ['registry'], msg: /cannot be read \(ENOENT\); keeping the value read before/ })
   t.equal(running.logs.find('secret changed').length, 0)
   t.equal(kc.requests.length, 1, 'no token request')
 
@@ -142,9 +147,11 @@ t.test('a fetch in flight with the old secret when the rotation lands is retried
   vol.rotate(B)
   await until(() => running.logs.find('secret changed').length === 1, 2000, 'the rotation, while the old-secret request is still in flight')
   t.equal(await inflight, undefined, 'the request with the old secret was rejected')
-  await until(() => kc.requests.length === 3 && running.sidecar.tokens.status().registry?.lastError === null, 5000, 'a new token well before the 30 s backoff')
+  await until(() => kc.requests.length === 3 && running.sidecar.tokens.status().registry?.lastError === null, 5000,
+    'a new token well before the 30 s backoff')
   t.same([sentSecret(kc, 1), sentSecret(kc, 2)], [A, B])
   const rejected = running.logs.lines.find((l) => l.outcome === 'rejected')
-  t.ok(Number(running.logs.find('secret changed')[0]!.time) < Number(rejected!.time), 'the rotation was seen while the old request was in flight')
+  t.ok(Number(running.logs.find('secret changed')[0]!.time) < Number(rejected!.time),
+    'the rotation was seen while the old request was in flight')
   t.not(await proxiedToken(s), s.first)
 })

@@ -77,6 +77,7 @@ upstreams:
     'log.level: "loud" is not one of fatal, error, warn, info, debug, trace, silent',
     'refresh.at: must be less than 1 (got 1.2)',
     'refresh.minValidity: must be at least 0 (got -1)',
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
     /^credentials\.registry\.extra: unknown key \(allowed: type, timeout, insecureHttp, url, realm, tokenUrl, grant, clientId, clientSecret, clientAuth, scope(, \w+)*\)$/,
     'credentials.registry.url: plain http:// to keycloak.example.org would send secrets in clear; use https:// or set insecureHttp: true',
     'credentials.wallet.clientSecret: must have exactly one of "file" or "env" (got "file", "env")',
@@ -149,7 +150,8 @@ t.test('bad types and out-of-range values', async (t) => {
   t.same(problems(withValue('credentials.registry.clientId', undefined)), ['credentials.registry.clientId: is required'])
   t.same(problems(withValue('credentials.registry.clientSecret', undefined)), ['credentials.registry.clientSecret: is required'])
   t.same(problems(withValue('upstreams.registry.target', undefined)), ['upstreams.registry.target: is required'])
-  t.same(problems(withValue('credentials.bad name!', (base().credentials as Doc).registry)), ['credentials.bad name!: name must be letters, digits, _ . - (at most 63)'])
+  t.same(problems(withValue('credentials.bad name!', (base().credentials as Doc).registry)),
+    ['credentials.bad name!: name must be letters, digits, _ . - (at most 63)'])
 })
 
 t.test('credentials and upstreams must each define at least one entry', async (t) => {
@@ -181,10 +183,13 @@ t.test('duplicate prefixes and ports are refused', async (t) => {
     },
   })
   t.same(problems(two({ prefix: '/api' }, { prefix: '/api' })), ['upstreams.b.prefix: /api is already used by upstreams.a'])
-  t.same(problems(two({ prefix: '/api' }, { prefix: '/api/' })), ['upstreams.b.prefix: /api is already used by upstreams.a'], 'a trailing slash does not make a prefix different')
+  t.same(problems(two({ prefix: '/api' }, { prefix: '/api/' })), ['upstreams.b.prefix: /api is already used by upstreams.a'],
+    'a trailing slash does not make a prefix different')
   t.same(problems(two({ port: 8081 }, { port: 8081 })), ['upstreams.b.port: 8081 is already used by upstreams.a.port'])
-  t.same(problems(two({ port: 8080 }, { prefix: '/b' })), ['upstreams.a.port: 8080 is already used by listen.port'], 'the default listen port counts')
-  t.same(problems(two({ port: 9901 }, { prefix: '/b' })), ['upstreams.a.port: 9901 is already used by admin.port'], 'the default admin port counts')
+  t.same(problems(two({ port: 8080 }, { prefix: '/b' })), ['upstreams.a.port: 8080 is already used by listen.port'],
+    'the default listen port counts')
+  t.same(problems(two({ port: 9901 }, { prefix: '/b' })), ['upstreams.a.port: 9901 is already used by admin.port'],
+    'the default admin port counts')
   t.same(problems({ ...base(), listen: { port: 9000 }, admin: { port: 9000 } }), ['admin.port: 9000 is also listen.port'])
   t.same(problems(two({ prefix: '/api', credential: 'walet' }, { prefix: '/api' })), [
     'upstreams.a.credential: "walet" is not a defined credential (defined: registry)',
@@ -197,7 +202,8 @@ t.test('duplicate prefixes and ports are refused', async (t) => {
 })
 
 t.test('an upstream needs a prefix or a port', async (t) => {
-  t.same(problems(withValue('upstreams.registry.prefix', undefined)), ['upstreams.registry: needs a prefix (on listen) or a port (dedicated listener), or both'])
+  t.same(problems(withValue('upstreams.registry.prefix', undefined)),
+    ['upstreams.registry: needs a prefix (on listen) or a port (dedicated listener), or both'])
   const portOnly = parse(withValue('upstreams.registry', { target: 'https://registry.example.org', credential: 'registry', port: 8081 }))
   t.equal(portOnly.upstreams.registry!.port, 8081)
   t.equal(portOnly.upstreams.registry!.prefix, undefined)
@@ -205,10 +211,13 @@ t.test('an upstream needs a prefix or a port', async (t) => {
 
 t.test('plain http:// is refused to a non-loopback host unless insecureHttp: true', async (t) => {
   t.same(problems(withValue('upstreams.registry.target', 'http://registry.example.org')),
-    ['upstreams.registry.target: plain http:// to registry.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
+    ['upstreams.registry.target: plain http:// to registry.example.org would send secrets in clear; ' +
+      'use https:// or set insecureHttp: true'])
   t.same(problems(withValue('credentials.registry.url', 'http://kc.example.org/auth')),
     ['credentials.registry.url: plain http:// to kc.example.org would send secrets in clear; use https:// or set insecureHttp: true'])
-  t.same(problems(withValue('credentials.registry', { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })),
+  const plainTokenUrl = withValue('credentials.registry',
+    { type: 'keycloak', tokenUrl: 'http://10.0.0.5/token', clientId: 'c', clientSecret: 's' })
+  t.same(problems(plainTokenUrl),
     ['credentials.registry.tokenUrl: plain http:// to 10.0.0.5 would send secrets in clear; use https:// or set insecureHttp: true'])
   for (const host of ['127.0.0.1.evil.example', 'localhost.evil.example', '0.0.0.0']) {
     t.same(problems(withValue('upstreams.registry.target', `http://${host}:8080`)).length, 1, `${host} is not loopback`)
@@ -255,10 +264,14 @@ t.test('url + realm or tokenUrl, never both, never neither', async (t) => {
 t.test('the token URL is {url}/realms/{realm}/protocol/openid-connect/token, with or without /auth', async (t) => {
   const at = (url: string, realm = 'consent-01-external-system'): string =>
     parse(withValue('credentials.registry.realm', realm, withValue('credentials.registry.url', url))).credentials.registry!.tokenUrl
-  t.equal(at('https://keycloak.example.org'), 'https://keycloak.example.org/realms/consent-01-external-system/protocol/openid-connect/token')
-  t.equal(at('https://keycloak.example.org/auth'), 'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'Keycloak <= 16 root')
-  t.equal(at('https://keycloak.example.org/auth/'), 'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'trailing slash dropped')
-  t.equal(at('https://keycloak.example.org:8443/kc/auth', 'r1'), 'https://keycloak.example.org:8443/kc/auth/realms/r1/protocol/openid-connect/token')
+  t.equal(at('https://keycloak.example.org'),
+    'https://keycloak.example.org/realms/consent-01-external-system/protocol/openid-connect/token')
+  t.equal(at('https://keycloak.example.org/auth'),
+    'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'Keycloak <= 16 root')
+  t.equal(at('https://keycloak.example.org/auth/'),
+    'https://keycloak.example.org/auth/realms/consent-01-external-system/protocol/openid-connect/token', 'trailing slash dropped')
+  t.equal(at('https://keycloak.example.org:8443/kc/auth', 'r1'),
+    'https://keycloak.example.org:8443/kc/auth/realms/r1/protocol/openid-connect/token')
 })
 
 t.test('defaults', async (t) => {
@@ -288,7 +301,16 @@ t.test('defaults', async (t) => {
 
 t.test('the validated config is frozen', async (t) => {
   const cfg = parse(base())
-  for (const [what, v] of Object.entries({ config: cfg, listen: cfg.listen, refresh: cfg.refresh, credentials: cfg.credentials, credential: cfg.credentials.registry, upstreams: cfg.upstreams, upstream: cfg.upstreams.registry })) {
+  const parts = {
+    config: cfg,
+    listen: cfg.listen,
+    refresh: cfg.refresh,
+    credentials: cfg.credentials,
+    credential: cfg.credentials.registry,
+    upstreams: cfg.upstreams,
+    upstream: cfg.upstreams.registry,
+  }
+  for (const [what, v] of Object.entries(parts)) {
     t.ok(Object.isFrozen(v), `${what} is frozen`)
   }
   t.throws(() => { (cfg.listen as { port: number }).port = 1 }, TypeError)

@@ -31,8 +31,23 @@ t.test('against the Keycloak emulator', async (t) => {
   t.teardown(() => up.close())
   const { url } = await startSidecar(t, {
     credentials: {
-      post: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: POST_ID, clientSecret: POST_SECRET, clientAuth: 'client_secret_post' },
-      basic: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: BASIC_ID, clientSecret: BASIC_SECRET, clientAuth: 'client_secret_basic', scope: 'profile email' },
+      post: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: POST_ID,
+        clientSecret: POST_SECRET,
+        clientAuth: 'client_secret_post',
+      },
+      basic: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: BASIC_ID,
+        clientSecret: BASIC_SECRET,
+        clientAuth: 'client_secret_basic',
+        scope: 'profile email',
+      },
     },
     upstreams: {
       post: { target: up.url, credential: 'post', prefix: '/post' },
@@ -93,7 +108,15 @@ t.test('against oidc-provider, with a client registered for client_secret_basic 
   t.teardown(() => up.close())
   const { url, admin } = await startSidecar(t, {
     credentials: {
-      basic: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: 'basic-client', clientSecret: secret, clientAuth: 'client_secret_basic', scope: 'api:read' },
+      basic: {
+        type: 'keycloak',
+        url: idp.root,
+        realm: idp.realm,
+        clientId: 'basic-client',
+        clientSecret: secret,
+        clientAuth: 'client_secret_basic',
+        scope: 'api:read',
+      },
     },
     upstreams: { basic: { target: up.url, credential: 'basic', prefix: '/basic' } },
   })

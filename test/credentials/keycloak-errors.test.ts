@@ -19,40 +19,61 @@ const INVALID = 'Invalid client or Invalid client credentials'
 
 const EXPECTED: Record<string, Expected> = {
   'wrong-secret': {
-    outcome: 'rejected', status: 401, error: 'unauthorized_client', description: INVALID,
+    outcome: 'rejected',
+    status: 401,
+    error: 'unauthorized_client',
+    description: INVALID,
     message: `Keycloak answered 401: unauthorized_client: ${INVALID}`,
   },
   'unknown-client': {
-    outcome: 'rejected', status: 401, error: 'invalid_client', description: INVALID,
+    outcome: 'rejected',
+    status: 401,
+    error: 'invalid_client',
+    description: INVALID,
     message: `Keycloak answered 401: invalid_client: ${INVALID}`,
   },
   'no-service-account': {
-    outcome: 'rejected', status: 401, error: 'unauthorized_client', description: 'Client not enabled to retrieve service account',
+    outcome: 'rejected',
+    status: 401,
+    error: 'unauthorized_client',
+    description: 'Client not enabled to retrieve service account',
     message: 'Keycloak answered 401: unauthorized_client: Client not enabled to retrieve service account',
   },
   'unknown-realm': {
-    outcome: 'error', status: 404, error: 'Realm does not exist',
+    outcome: 'error',
+    status: 404,
+    error: 'Realm does not exist',
     message: 'Keycloak answered 404: Realm does not exist',
   },
   'html-502': {
-    outcome: 'error', status: 502,
+    outcome: 'error',
+    status: 502,
     message: 'Keycloak answered 502: a body that is not a JSON object (text/html)',
   },
   garbage: {
-    outcome: 'error', status: 200, error: 'bad_response',
+    outcome: 'error',
+    status: 200,
+    error: 'bad_response',
     message: 'Keycloak answered 200 with a body that is not a JSON object (application/json)',
   },
   'no-token': {
-    outcome: 'error', status: 200, error: 'no_access_token',
+    outcome: 'error',
+    status: 200,
+    error: 'no_access_token',
     message: 'Keycloak answered 200 without an access_token',
   },
   huge: {
-    outcome: 'error', status: 200, error: 'bad_response',
+    outcome: 'error',
+    status: 200,
+    error: 'bad_response',
     message: 'Keycloak answered 200 with an answer larger than 1 MiB',
   },
 }
 
-interface Readyz { status: string, credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }> }
+interface Readyz {
+  status: string
+  credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }>
+}
 
 t.test('Keycloak errors', async (t) => {
   const kc = await startKeycloak({
@@ -60,7 +81,12 @@ t.test('Keycloak errors', async (t) => {
     clients: { svc: { secret: 'right-secret' }, 'no-sa': { secret: 'no-sa-secret', serviceAccounts: false } },
   })
   const html = await startKeycloak({ realm: 'r' })
-  html.setFault({ kind: 'status', status: 502, body: '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>' })
+  html.setFault({
+    kind: 'status',
+    status: 502,
+    body: '<html><head><title>502 Bad Gateway</title></head>' +
+      '<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>',
+  })
   const garbage = await startKeycloak({ realm: 'r' })
   garbage.setFault({ kind: 'garbage' })
   const noToken = await startKeycloak({ realm: 'r' })

@@ -56,11 +56,16 @@ async function check (t: Test, peer: Peer, clientId: string, secret: string, not
 }
 
 t.test('Keycloak emulator with legacyAuthPrefix', async (t) => {
-  const kc = await startKeycloak({ legacyAuthPrefix: true, realm: 'consent-01-external-system', clients: { 'test-ext': { secret: 's3cret' } } })
+  const kc = await startKeycloak({
+    legacyAuthPrefix: true,
+    realm: 'consent-01-external-system',
+    clients: { 'test-ext': { secret: 's3cret' } },
+  })
   await check(t, kc, 'test-ext', 's3cret', 'Unable to find matching target resource method')
   const tokenPaths = kc.requests.filter((r) => r.method === 'POST').map((r) => r.url)
   t.ok(tokenPaths.includes('/auth/realms/consent-01-external-system/protocol/openid-connect/token'), 'url + realm kept the /auth root')
-  t.ok(tokenPaths.includes('/realms/consent-01-external-system/protocol/openid-connect/token'), 'the bare url went to /realms/... and got 404')
+  t.ok(tokenPaths.includes('/realms/consent-01-external-system/protocol/openid-connect/token'),
+    'the bare url went to /realms/... and got 404')
 })
 
 t.test('oidc-provider with legacyAuthPrefix', async (t) => {

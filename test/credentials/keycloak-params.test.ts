@@ -1,4 +1,5 @@
-// Keycloak `params`: extra form parameters on every token request (login and refresh alike), validated as a map of strings, shown by `check`.
+// Keycloak `params`: extra form parameters on every token request (login and refresh alike), validated as a map
+// of strings, shown by `check`.
 import t from 'tap'
 import { stringify } from 'yaml'
 import { summarize } from '../../src/commands/check.js'
@@ -9,18 +10,42 @@ import { startSidecar, until } from '../helpers/sidecar.js'
 const PARAMS = { audience: 'registry-api', resource: 'https://registry.example.org/api', 'x-flag': '' }
 
 t.test('sent with the password login and with every refresh', async (t) => {
-  const kc = await startKeycloak({ lifespan: 2, refreshLifespan: 60, clients: { 'test-client': { secret: 'test-secret' } }, users: { alice: { password: 'alice-pass' } } })
+  const kc = await startKeycloak({
+    lifespan: 2,
+    refreshLifespan: 60,
+    clients: { 'test-client': { secret: 'test-secret' } },
+    users: { alice: { password: 'alice-pass' } },
+  })
   t.teardown(() => kc.close())
   await startSidecar(t, {
     refresh: { at: 0.5, jitter: 0, minValidity: 0.3 },
     credentials: {
-      user: { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'test-client', clientSecret: 'test-secret', username: 'alice', password: 'alice-pass', params: PARAMS },
-      service: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: 'test-secret', clientAuth: 'client_secret_basic', params: { audience: 'other-api' } },
+      user: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'test-client',
+        clientSecret: 'test-secret',
+        username: 'alice',
+        password: 'alice-pass',
+        params: PARAMS,
+      },
+      service: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: 'test-client',
+        clientSecret: 'test-secret',
+        clientAuth: 'client_secret_basic',
+        params: { audience: 'other-api' },
+      },
     },
     upstreams: { api: { target: 'http://127.0.0.1:9', credential: 'user', prefix: '/api' } },
   })
   // The service's own refresh may come first: wait for the user's refresh itself.
-  await until(() => kc.requests.some((r) => r.method === 'POST' && new URLSearchParams(r.body).get('grant_type') === 'refresh_token'), 8000, 'a login, a client_credentials request and a refresh')
+  await until(() => kc.requests.some((r) => r.method === 'POST' && new URLSearchParams(r.body).get('grant_type') === 'refresh_token'), 8000,
+    'a login, a client_credentials request and a refresh')
   const forms = kc.requests.filter((r) => r.method === 'POST').map((r) => new URLSearchParams(r.body))
   const byGrant = (g: string): URLSearchParams[] => forms.filter((f) => f.get('grant_type') === g)
   const login = byGrant('password')[0]!
@@ -65,5 +90,7 @@ t.test('validated as a map of strings; the parameters tokenproxy sets are refuse
 
 t.test('check shows them', async (t) => {
   const out = summarize(parseConfig(doc({ audience: 'registry-api', resource: 'urn:x' }), {}), 'f.yaml')
-  t.match(out, /^ {2}registry: keycloak client_credentials, client c \(client_secret_post, secret inline\), params audience="registry-api" resource="urn:x"$/m)
+  t.match(out,
+    // eslint-disable-next-line @stylistic/max-len -- a regular expression literal does not wrap
+    /^ {2}registry: keycloak client_credentials, client c \(client_secret_post, secret inline\), params audience="registry-api" resource="urn:x"$/m)
 })

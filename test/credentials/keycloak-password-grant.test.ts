@@ -10,14 +10,28 @@ const grants = (kc: KeycloakEmulator): string[] => kc.requests
   .map((r) => new URLSearchParams(r.body).get('grant_type') ?? '?')
 
 async function setup (t: Test, kcOpts: Parameters<typeof startKeycloak>[0]): Promise<{ kc: KeycloakEmulator, url: string }> {
-  const kc = await startKeycloak({ lifespan: 2, clients: { 'test-client': { secret: 'test-secret' } }, users: { alice: { password: 'alice-pass' } }, ...kcOpts })
+  const kc = await startKeycloak({
+    lifespan: 2,
+    clients: { 'test-client': { secret: 'test-secret' } },
+    users: { alice: { password: 'alice-pass' } },
+    ...kcOpts,
+  })
   t.teardown(() => kc.close())
   const up = await startUpstream()
   t.teardown(() => up.close())
   const { url } = await startSidecar(t, {
     refresh: { at: 0.5, jitter: 0, minValidity: 0.3 },
     credentials: {
-      user: { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'test-client', clientSecret: 'test-secret', username: 'alice', password: 'alice-pass' },
+      user: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'test-client',
+        clientSecret: 'test-secret',
+        username: 'alice',
+        password: 'alice-pass',
+      },
     },
     upstreams: { api: { target: up.url, credential: 'user', prefix: '/api' } },
   })
@@ -63,7 +77,18 @@ t.test('a wrong user password is a rejected credential', async (t) => {
   const kc = await startKeycloak({ clients: { 'test-client': { secret: 'test-secret' } }, users: { alice: { password: 'alice-pass' } } })
   t.teardown(() => kc.close())
   const { url, logs } = await startSidecar(t, {
-    credentials: { user: { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'test-client', clientSecret: 'test-secret', username: 'alice', password: 'not-her-pass' } },
+    credentials: {
+      user: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'test-client',
+        clientSecret: 'test-secret',
+        username: 'alice',
+        password: 'not-her-pass',
+      }
+    },
     upstreams: { api: { target: 'http://127.0.0.1:9', credential: 'user', prefix: '/api' } },
   })
   await until(() => logs.find(/rejected by the identity service/).length === 1, 3000, 'the rejection log line')

@@ -23,12 +23,30 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
     const { pem, jwk } = await keyPair(alg, `k-${alg}`)
     const keyFile = join(tmpdir(), `tokenproxy-${process.pid}-${alg}.pem`)
     writeFileSync(keyFile, `${pem}\n`)
-    const idp = await startOidcKeycloak({ clients: [{ client_id: 'signed-client', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk as never] } }] })
+    const idp = await startOidcKeycloak({
+      clients: [{
+        client_id: 'signed-client',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [jwk as never] },
+      }]
+    })
     t.teardown(() => idp.close())
     const up = await startUpstream()
     t.teardown(() => up.close())
     const { url } = await startSidecar(t, {
-      credentials: { signed: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: 'signed-client', clientAuth: 'private_key_jwt', privateKey: { file: keyFile }, keyId: `k-${alg}`, alg, scope: 'api:read' } },
+      credentials: {
+        signed: {
+          type: 'keycloak',
+          url: idp.root,
+          realm: idp.realm,
+          clientId: 'signed-client',
+          clientAuth: 'private_key_jwt',
+          privateKey: { file: keyFile },
+          keyId: `k-${alg}`,
+          alg,
+          scope: 'api:read',
+        }
+      },
       upstreams: { api: { target: up.url, credential: 'signed', prefix: '/api' } },
     })
     const res = await request(`${url}/api/start-bp`)
@@ -43,7 +61,13 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
 
 t.test('the assertion: iss = sub = client id, aud = token endpoint, fresh jti, short exp, kid', async (t) => {
   const { pem } = await keyPair('ES256', 'k1')
-  const cfg = { clientId: 'c1', tokenUrl: 'https://kc.example/realms/r/protocol/openid-connect/token', privateKey: { reveal: () => pem }, keyId: 'k1', alg: 'ES256' } as unknown as KeycloakCredential
+  const cfg = {
+    clientId: 'c1',
+    tokenUrl: 'https://kc.example/realms/r/protocol/openid-connect/token',
+    privateKey: { reveal: () => pem },
+    keyId: 'k1',
+    alg: 'ES256',
+  } as unknown as KeycloakCredential
   const a = await clientAssertion(cfg, 1_800_000_000)
   const b = await clientAssertion(cfg, 1_800_000_000)
   const claims = decodeJwt(a)
@@ -59,15 +83,33 @@ t.test('the assertion: iss = sub = client id, aud = token endpoint, fresh jti, s
 t.test('a key the client did not register is rejected (invalid_client)', async (t) => {
   const registered = await keyPair('RS256', 'good')
   const other = await keyPair('RS256', 'good')
-  const idp = await startOidcKeycloak({ clients: [{ client_id: 'signed-client', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [registered.jwk as never] } }] })
+  const idp = await startOidcKeycloak({
+    clients: [{
+      client_id: 'signed-client',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [registered.jwk as never] },
+    }]
+  })
   t.teardown(() => idp.close())
   const { admin } = await startSidecar(t, {
-    credentials: { signed: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: 'signed-client', clientAuth: 'private_key_jwt', privateKey: other.pem, keyId: 'good' } },
+    credentials: {
+      signed: {
+        type: 'keycloak',
+        url: idp.root,
+        realm: idp.realm,
+        clientId: 'signed-client',
+        clientAuth: 'private_key_jwt',
+        privateKey: other.pem,
+        keyId: 'good',
+      }
+    },
     upstreams: { api: { target: 'http://127.0.0.1:9', credential: 'signed', prefix: '/api' } },
   })
   let lastError: Record<string, unknown> | null = null
   await until(async () => {
-    const body = await (await request(`${admin}/readyz`)).body.json() as { credentials: { signed: { lastError: Record<string, unknown> | null } } }
+    const body = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: { signed: { lastError: Record<string, unknown> | null } }
+    }
     lastError = body.credentials.signed.lastError
     return lastError !== null
   }, 3000, 'the failure')
@@ -78,7 +120,16 @@ t.test('a key the client did not register is rejected (invalid_client)', async (
 t.test('config: the key must be a PEM private key that fits alg', async (t) => {
   const ec = await keyPair('ES256', 'k')
   const doc = (key: string, alg: string): string => JSON.stringify({
-    credentials: { s: { type: 'keycloak', tokenUrl: 'https://kc.example/token', clientId: 'c', clientAuth: 'private_key_jwt', privateKey: key, alg } },
+    credentials: {
+      s: {
+        type: 'keycloak',
+        tokenUrl: 'https://kc.example/token',
+        clientId: 'c',
+        clientAuth: 'private_key_jwt',
+        privateKey: key,
+        alg,
+      }
+    },
     upstreams: { u: { target: 'https://up.example', credential: 's', prefix: '/u' } },
   })
   const problems = (text: string): string[] => configProblems(text)

@@ -47,7 +47,7 @@ t.test('expires_in from the answer sets the lifetime (43199 in the docs)', async
   let status: { credentials: { regards: { state: string, expiresAt: string } } } | undefined
   for (let i = 0; i < 100 && status?.credentials.regards.state !== 'valid'; i++) {
     status = await (await request(`${admin}/readyz`)).body.json() as typeof status
-    await new Promise((r) => setTimeout(r, 20))
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
   const left = (Date.parse(status!.credentials.regards.expiresAt) - Date.now()) / 1000
   t.ok(left > 43190 && left <= 43199, `expires in about 43199 s (got ${left})`)
@@ -60,7 +60,7 @@ t.test('a wrong password gives 503 with REGARDS\' error code and no secret', asy
     credentials: { regards: credential(regards.root, { password: 'wrong-pass-123' }) },
     upstreams: { regards: { target: regards.serviceUrl, credential: 'regards', prefix: '/regards' } },
   })
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   const res = await request(`${url}/regards/api/v1/rs-catalog/search`)
   const text = await res.body.text()
   t.equal(res.statusCode, 503)
@@ -84,8 +84,10 @@ t.test('a bad client secret (Basic) is answered 401 and treated as rejected', as
     credentials: { regards: credential(regards.root, { client: { id: 'client', secret: 'nope' } }) },
     upstreams: { regards: { target: regards.serviceUrl, credential: 'regards', prefix: '/regards' } },
   })
-  await new Promise((r) => setTimeout(r, 300))
-  const ready = await (await request(`${admin}/readyz`)).body.json() as { credentials: { regards: { state: string, lastError: Record<string, unknown> } } }
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const ready = await (await request(`${admin}/readyz`)).body.json() as {
+    credentials: { regards: { state: string, lastError: Record<string, unknown> } }
+  }
   t.equal(ready.credentials.regards.state, 'failing')
   t.equal(ready.credentials.regards.lastError.status, 401)
   t.equal(ready.credentials.regards.lastError.outcome, 'rejected')

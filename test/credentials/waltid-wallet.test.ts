@@ -36,7 +36,16 @@ t.test('chained: logs in with another credential\'s Keycloak access token', asyn
   t.teardown(() => wallet.close())
   const { url } = await startSidecar(t, {
     credentials: {
-      'wallet-user': { type: 'keycloak', url: kc.root, realm: kc.realm, grant: 'password', clientId: 'wallet-client', clientSecret: 'wc-secret', username: 'alice', password: 'alice-pass' },
+      'wallet-user': {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        grant: 'password',
+        clientId: 'wallet-client',
+        clientSecret: 'wc-secret',
+        username: 'alice',
+        password: 'alice-pass',
+      },
       wallet: { type: 'waltid-wallet', url: wallet.root, keycloak: 'wallet-user' },
     },
     upstreams: { wallet: { target: wallet.root, credential: 'wallet', prefix: '/wallet' } },
@@ -88,7 +97,7 @@ t.test('a wrong password: 503 with the wallet\'s error, no secret anywhere, logi
   t.match(problem.error_description, /Keycloak returned error code: 401/)
   const ready = await (await request(`${admin}/readyz`)).body.text()
   t.notMatch(text + logs.text + ready, /bad-wallet-pw/)
-  await new Promise((r) => setTimeout(r, 1500))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
   t.ok(wallet.loginRequests <= 3, `rejected logins retried at the slow end (${wallet.loginRequests} in ~1.5 s)`)
   t.equal(wallet.logins.filter((l) => l.status === 429).length, 0, 'never rate limited by the wallet')
 })
@@ -97,9 +106,18 @@ t.test('the client-side login limit refuses to log in before the wallet would an
   const wallet = await startWallet()
   t.teardown(() => wallet.close())
   const cred = waltidWalletCredential(
-    { type: 'waltid-wallet', name: 'w', url: wallet.root, tokenUrl: '', timeout: 5, insecureHttp: false, username: 'user', password: new Secret('wrong') },
+    {
+      type: 'waltid-wallet',
+      name: 'w',
+      url: wallet.root,
+      tokenUrl: '',
+      timeout: 5,
+      insecureHttp: false,
+      username: 'user',
+      password: new Secret('wrong'),
+    },
     { tokenFor: async () => { throw new Error('unused') } },
-    { max: 3, windowMs: 60_000 },
+    { max: 3, windowMs: 60_000 }
   )
   for (let i = 0; i < 3; i++) {
     const failed = await cred.fetchToken(AbortSignal.timeout(2000)).then(() => undefined, (e: unknown) => e)
@@ -133,6 +151,6 @@ t.test('a 30-day session is not refreshed early (refresh delay beyond Node\'s 24
     upstreams: { wallet: { target: wallet.root, credential: 'wallet', prefix: '/wallet' } },
   }, { random: () => 1 })
   await until(() => sidecar.tokens.usable('wallet') !== undefined, 2000, 'a session')
-  await new Promise((r) => setTimeout(r, 300))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(wallet.loginRequests, 1, 'one login: the refresh is ~25.5 days away, not now')
 })

@@ -13,13 +13,15 @@ t.test('token endpoint: success, client auth both ways, Keycloak errors', async 
   t.teardown(() => idp.close())
   const issuer = `${idp.root}/realms/demo`
   const tokenUrl = `${issuer}/protocol/openid-connect/token`
-  const post = async (body: string, headers: Record<string, string> = { 'content-type': form }): Promise<[number, Record<string, unknown>]> => {
+  const post = async (body: string,
+    headers: Record<string, string> = { 'content-type': form }): Promise<[number, Record<string, unknown>]> => {
     const res = await request(tokenUrl, { method: 'POST', headers, body })
     return [res.statusCode, await res.body.json() as Record<string, unknown>]
   }
   const [status, ok] = await post('grant_type=client_credentials&client_id=demo-client&client_secret=demo-secret')
   t.equal(status, 200)
-  t.same(Object.keys(ok), ['access_token', 'expires_in', 'refresh_expires_in', 'token_type', 'not-before-policy', 'scope'], 'Keycloak\'s fields, in order')
+  t.same(Object.keys(ok), ['access_token', 'expires_in', 'refresh_expires_in', 'token_type', 'not-before-policy', 'scope'],
+    'Keycloak\'s fields, in order')
   const discovery = await (await request(`${issuer}/.well-known/openid-configuration`)).body.json() as Record<string, string>
   t.equal(discovery.issuer, issuer)
   const { payload } = await jwtVerify(String(ok.access_token), createRemoteJWKSet(new URL(discovery.jwks_uri!)), { issuer })
@@ -30,9 +32,12 @@ t.test('token endpoint: success, client auth both ways, Keycloak errors', async 
   t.equal((await post('grant_type=client_credentials', { 'content-type': form, authorization: basic }))[0], 200, 'client_secret_basic')
   t.same(await post(JSON.stringify({ grant_type: 'client_credentials' }), { 'content-type': 'application/json' }),
     [400, { error: 'invalid_request', error_description: 'Missing form parameter: grant_type' }], 'a JSON body, as Keycloak answers it')
-  t.same(await post('grant_type=client_credentials&client_id=other&client_secret=x'), [401, { error: 'invalid_client', error_description: 'Invalid client or Invalid client credentials' }])
-  t.same(await post('grant_type=client_credentials&client_id=demo-client&client_secret=wrong'), [401, { error: 'unauthorized_client', error_description: 'Invalid client or Invalid client credentials' }])
-  t.same(await post('grant_type=password&client_id=demo-client&client_secret=demo-secret'), [400, { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' }])
+  t.same(await post('grant_type=client_credentials&client_id=other&client_secret=x'),
+    [401, { error: 'invalid_client', error_description: 'Invalid client or Invalid client credentials' }])
+  t.same(await post('grant_type=client_credentials&client_id=demo-client&client_secret=wrong'),
+    [401, { error: 'unauthorized_client', error_description: 'Invalid client or Invalid client credentials' }])
+  t.same(await post('grant_type=password&client_id=demo-client&client_secret=demo-secret'),
+    [400, { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' }])
   const get = await request(tokenUrl)
   t.equal(get.statusCode, 405)
   await get.body.text()
@@ -47,7 +52,8 @@ t.test('echo upstream shows the Authorization it got by claims and fingerprint, 
   const echo = await startEchoUpstream()
   t.teardown(() => echo.close())
   const ask = async (authorization?: string): Promise<Record<string, unknown>> =>
-    await (await request(`${echo.url}/x`, { headers: authorization === undefined ? {} : { authorization } })).body.json() as Record<string, unknown>
+    await (await request(`${echo.url}/x`,
+      { headers: authorization === undefined ? {} : { authorization } })).body.json() as Record<string, unknown>
   t.equal((await ask()).authorization, null)
   t.same((await ask('Basic Zm9v')).authorization, { scheme: 'Basic' })
   const opaque = await ask('Bearer opaque-token-value')

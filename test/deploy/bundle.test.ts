@@ -20,7 +20,8 @@ t.test('the source map names only src/ files, and still maps the bundle to them'
   const generated = lines.findIndex((l) => l.startsWith('var isMain = process.argv[1]'))
   const original = text('src/cli.ts').split('\n').findIndex((l) => l.startsWith('const isMain = process.argv[1]'))
   t.ok(generated > 0 && original > 0)
-  t.match(new SourceMap(map as never).findEntry(generated, 0), { originalSource: '../src/cli.ts', originalLine: original, originalColumn: 0 })
+  t.match(new SourceMap(map as never).findEntry(generated, 0),
+    { originalSource: '../src/cli.ts', originalLine: original, originalColumn: 0 })
 })
 
 t.test('filterSourceMap keeps every mapping of the kept sources exactly, and drops the others', async (t) => {
@@ -35,7 +36,17 @@ t.test('filterSourceMap keeps every mapping of the kept sources exactly, and dro
       'main.ts': 'import { dep } from "dep"\nimport { twice } from "./util"\nconst value = twice(dep(21).y)\nconsole.log(value, "main")\n',
     },
   })
-  const out = await build({ entryPoints: [join(dir, 'src/main.ts')], bundle: true, write: false, sourcemap: 'external', outfile: join(dir, 'out.js'), format: 'esm', platform: 'node', nodePaths: [join(dir, 'node_modules')], logLevel: 'silent' })
+  const out = await build({
+    entryPoints: [join(dir, 'src/main.ts')],
+    bundle: true,
+    write: false,
+    sourcemap: 'external',
+    outfile: join(dir, 'out.js'),
+    format: 'esm',
+    platform: 'node',
+    nodePaths: [join(dir, 'node_modules')],
+    logLevel: 'silent',
+  })
   const raw = JSON.parse(out.outputFiles.find((f) => f.path.endsWith('.map'))!.text) as { sources: string[], mappings: string }
   const code = out.outputFiles.find((f) => f.path.endsWith('out.js'))!.text
   const filtered = filterSourceMap(raw, (s) => !s.includes('node_modules/'))

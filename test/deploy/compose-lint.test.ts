@@ -42,7 +42,7 @@ t.test('an unknown service key fails the schema', async (t) => {
 })
 
 t.test('a port published on every host interface fails', async (t) => {
-  const { errors } = lint(brokenCopy(t, `'127.0.0.1:8080:8080'`, `'8080:8080'`))
+  const { errors } = lint(brokenCopy(t, "'127.0.0.1:8080:8080'", "'8080:8080'"))
   t.match(errors.join('\n'), /no-unbound-port-interfaces/)
 })
 

@@ -1,4 +1,5 @@
-// The compose stack fits together: realm import <-> config/compose.yaml <-> docker-compose.yml <-> image; a Keycloak seeded from the realm import serves that config.
+// The compose stack fits together: realm import <-> config/compose.yaml <-> docker-compose.yml <-> image; a Keycloak seeded from the
+// realm import serves that config.
 import t from 'tap'
 import { request } from 'undici'
 import { parseConfig } from '../../src/configuration.js'
@@ -8,9 +9,30 @@ import { startUpstream } from '../peers/upstream.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 import { execForm, only, runtimeStage, text, yaml } from './files.js'
 
-interface RealmClient { clientId: string, secret?: string, enabled?: boolean, publicClient?: boolean, serviceAccountsEnabled?: boolean, directAccessGrantsEnabled?: boolean }
-interface RealmUser { username: string, enabled?: boolean, serviceAccountClientId?: string, realmRoles?: string[], credentials?: Array<{ type: string, value: string, temporary?: boolean }>, requiredActions?: string[] }
-interface Realm { realm: string, enabled: boolean, accessTokenLifespan?: number, roles?: { realm?: Array<{ name: string }> }, clients: RealmClient[], users: RealmUser[] }
+interface RealmClient {
+  clientId: string
+  secret?: string
+  enabled?: boolean
+  publicClient?: boolean
+  serviceAccountsEnabled?: boolean
+  directAccessGrantsEnabled?: boolean
+}
+interface RealmUser {
+  username: string
+  enabled?: boolean
+  serviceAccountClientId?: string
+  realmRoles?: string[]
+  credentials?: Array<{ type: string, value: string, temporary?: boolean }>
+  requiredActions?: string[]
+}
+interface Realm {
+  realm: string
+  enabled: boolean
+  accessTokenLifespan?: number
+  roles?: { realm?: Array<{ name: string }> }
+  clients: RealmClient[]
+  users: RealmUser[]
+}
 
 const REALM = JSON.parse(text('config/keycloak/consent-01-external-system-realm.json')) as Realm
 const COMPOSE = yaml('docker-compose.yml')
@@ -57,8 +79,10 @@ t.test('the realm import defines every realm, client, secret and user config/com
 })
 
 t.test('a Keycloak seeded from the realm import issues the tokens config/compose.yaml asks for', async (t) => {
-  const clients: Record<string, EmulatorClient> = Object.fromEntries(REALM.clients.map((c) => [c.clientId, { secret: c.secret ?? '', serviceAccounts: c.serviceAccountsEnabled === true, enabled: c.enabled !== false }]))
-  const users: Record<string, EmulatorUser> = Object.fromEntries(REALM.users.filter((u) => u.credentials !== undefined).map((u) => [u.username, { password: u.credentials!.find((p) => p.type === 'password')!.value, enabled: u.enabled !== false }]))
+  const clients: Record<string, EmulatorClient> = Object.fromEntries(REALM.clients.map((c) =>
+    [c.clientId, { secret: c.secret ?? '', serviceAccounts: c.serviceAccountsEnabled === true, enabled: c.enabled !== false }]))
+  const users: Record<string, EmulatorUser> = Object.fromEntries(REALM.users.filter((u) => u.credentials !== undefined).map((u) =>
+    [u.username, { password: u.credentials!.find((p) => p.type === 'password')!.value, enabled: u.enabled !== false }]))
   const kc = await startKeycloak({ realm: REALM.realm, lifespan: REALM.accessTokenLifespan ?? 300, clients, users })
   t.teardown(() => kc.close())
   const echo = await startUpstream()
@@ -87,12 +111,15 @@ t.test('docker-compose.yml wires the image, the config, the realm and the ports 
   const configPath = cmd[cmd.indexOf('--config') + 1]
   t.ok(PROXY.build, 'tokenproxy is built from the Dockerfile')
   t.notOk(PROXY.command, 'and runs the image\'s CMD')
-  t.ok((PROXY.volumes as string[]).includes(`./config/compose.yaml:${configPath}:ro`), `config/compose.yaml is mounted read-only at ${configPath}`)
+  t.ok((PROXY.volumes as string[]).includes(`./config/compose.yaml:${configPath}:ro`),
+    `config/compose.yaml is mounted read-only at ${configPath}`)
 
   const kc = SERVICES.keycloak!
   t.match(kc.image, /^quay\.io\/keycloak\/keycloak:26\.\d+$/)
   t.same(kc.command, ['start-dev', '--import-realm'])
-  t.ok((kc.volumes as string[]).includes('./config/keycloak/consent-01-external-system-realm.json:/opt/keycloak/data/import/consent-01-external-system-realm.json:ro'), 'the realm is imported')
+  const realmFile = 'consent-01-external-system-realm.json'
+  t.ok((kc.volumes as string[]).includes(`./config/keycloak/${realmFile}:/opt/keycloak/data/import/${realmFile}:ro`),
+    'the realm is imported')
   // A real Keycloak refuses to start on an import file not named <realm>-realm.json.
   const imports = (kc.volumes as string[]).map((v) => v.split(':')[1]!).filter((p) => p.startsWith('/opt/keycloak/data/import/'))
   t.same(imports, [`/opt/keycloak/data/import/${REALM.realm}-realm.json`], 'the import file is named after its realm')
@@ -123,6 +150,9 @@ t.test('docker-compose.yml wires the image, the config, the realm and the ports 
   t.equal(CONFIG.listen.host, '0.0.0.0')
   t.equal(CONFIG.admin.host, '0.0.0.0')
   const published = (PROXY.ports as string[]).map((p) => p.split(':'))
-  for (const [host] of Object.values(SERVICES).flatMap((s) => ((s.ports ?? []) as string[]).map((p) => p.split(':')))) t.equal(host, '127.0.0.1', 'published on the host\'s loopback only')
-  t.same(published.map((p) => Number(p[2])).sort(), [CONFIG.listen.port, CONFIG.admin.port].sort(), 'the proxy and admin ports are published')
+  for (const [host] of Object.values(SERVICES).flatMap((s) => ((s.ports ?? []) as string[]).map((p) => p.split(':')))) {
+    t.equal(host, '127.0.0.1', 'published on the host\'s loopback only')
+  }
+  t.same(published.map((p) => Number(p[2])).sort(), [CONFIG.listen.port, CONFIG.admin.port].sort(),
+    'the proxy and admin ports are published')
 })

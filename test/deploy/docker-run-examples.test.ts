@@ -1,4 +1,5 @@
-// The `docker run ... check` lines of the README and the Dockerfile work as written, in the image's file tree; the Dockerfile's header describes the image it builds.
+// The `docker run ... check` lines of the README and the Dockerfile work as written, in the image's file tree; the Dockerfile's header
+// describes the image it builds.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -19,7 +19,8 @@ t.test('every production dependency admits every Node version that engines.node 
     const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node
     if (range === undefined) continue
     checked.push(path)
-    t.ok(semver.subset(ours, range), `${path.replace(/^.*node_modules\//, '')}@${entry.version} declares node ${range}: admits all of ${ours}`)
+    t.ok(semver.subset(ours, range),
+      `${path.replace(/^.*node_modules\//, '')}@${entry.version} declares node ${range}: admits all of ${ours}`)
   }
   t.ok(checked.length > 5, `${checked.length} production packages declare engines`)
 })

@@ -42,8 +42,10 @@ t.test('`node dist/cli.js` + CMD, in the image\'s file tree (no node_modules), s
   const app = imageTree(mkdtempSync(join(tmpdir(), 'tokenproxy-image-')))
   t.teardown(() => rmSync(app, { recursive: true, force: true }))
   t.notOk(existsSync(join(app, 'node_modules')), 'no node_modules next to the bundle')
-  t.ok(existsSync(join(app, 'dist/cli.js')) && existsSync(join(app, 'package.json')) && existsSync(join(app, 'config/registry.yaml')), 'the bundle, package.json and the example configs')
-  const proc = spawn(process.execPath, [ENTRYPOINT[1]!, ...args], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  t.ok(existsSync(join(app, 'dist/cli.js')) && existsSync(join(app, 'package.json')) && existsSync(join(app, 'config/registry.yaml')),
+    'the bundle, package.json and the example configs')
+  const proc = spawn(process.execPath, [ENTRYPOINT[1]!, ...args],
+    { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let out = ''
   proc.stdout.on('data', (c: Buffer) => { out += c.toString() })

@@ -1,4 +1,5 @@
-// The image's HEALTHCHECK passes while the process lives (even with no token); compose's passes only when ready; both read TOKENPROXY_ADMIN_PORT.
+// The image's HEALTHCHECK passes while the process lives (even with no token); compose's passes only when ready;
+// both read TOKENPROXY_ADMIN_PORT.
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -41,7 +42,13 @@ t.test('the image HEALTHCHECK is liveness (/healthz); compose\'s is readiness (/
 
   const kc = await startKeycloak({ clients: { good: { secret: 'good-secret' } } })
   t.teardown(() => kc.close())
-  const credential = (secret: string): Record<string, unknown> => ({ type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'good', clientSecret: secret })
+  const credential = (secret: string): Record<string, unknown> => ({
+    type: 'keycloak',
+    url: kc.root,
+    realm: kc.realm,
+    clientId: 'good',
+    clientSecret: secret,
+  })
   const upstreams = { u: { target: 'http://127.0.0.1:9', credential: 'c', prefix: '/u' } }
   const ready = await startSidecar(t, { credentials: { c: credential('good-secret') }, upstreams })
   const rejected = await startSidecar(t, { credentials: { c: credential('wrong-secret') }, upstreams })
@@ -51,7 +58,8 @@ t.test('the image HEALTHCHECK is liveness (/healthz); compose\'s is readiness (/
 
   const closed = await closedPort()
   t.equal(await runCheck(IMAGE_CHECK, { TOKENPROXY_ADMIN_PORT: portOf(ready.admin) }), 0, 'image check: ready sidecar is healthy')
-  t.equal(await runCheck(IMAGE_CHECK, { TOKENPROXY_ADMIN_PORT: portOf(rejected.admin) }), 0, 'image check: alive without a token is still healthy (no restart on an IdP problem)')
+  t.equal(await runCheck(IMAGE_CHECK, { TOKENPROXY_ADMIN_PORT: portOf(rejected.admin) }), 0,
+    'image check: alive without a token is still healthy (no restart on an IdP problem)')
   t.equal(await runCheck(IMAGE_CHECK, { TOKENPROXY_ADMIN_PORT: closed }), 1, 'image check: nothing listening is unhealthy')
   t.equal(await runCheck(COMPOSE_CHECK, { TOKENPROXY_ADMIN_PORT: portOf(ready.admin) }), 0, 'compose check: ready is healthy')
   t.equal(await runCheck(COMPOSE_CHECK, { TOKENPROXY_ADMIN_PORT: portOf(rejected.admin) }), 1, 'compose check: without a token it is not')
@@ -63,7 +71,9 @@ t.test('TOKENPROXY_ADMIN_PORT defaults to the admin port, and config/compose.yam
   const m = /TOKENPROXY_ADMIN_PORT=(\d+)/.exec(env)
   t.ok(m, 'the image sets TOKENPROXY_ADMIN_PORT')
   t.equal(Number(m?.[1]), parseConfig(MINIMAL_CONFIG, {}).admin.port, 'to tokenproxy\'s default admin port')
-  for (const check of [IMAGE_CHECK, COMPOSE_CHECK]) t.match(check.join(' '), /process\.env\.TOKENPROXY_ADMIN_PORT \|\| '9901'/, 'the same default when unset')
+  for (const check of [IMAGE_CHECK, COMPOSE_CHECK]) {
+    t.match(check.join(' '), /process\.env\.TOKENPROXY_ADMIN_PORT \|\| '9901'/, 'the same default when unset')
+  }
   const compose = text('config/compose.yaml')
   const secrets = { REGISTRY_CLIENT_SECRET: 'x' }
   t.equal(parseConfig(compose, secrets).admin.port, Number(m?.[1]), 'the compose config uses the image\'s value by default')

@@ -1,4 +1,5 @@
-// The image: maintained Node LTS base, the bundled CLI without node_modules, numeric non-root user, the default ports, a small build context.
+// The image: maintained Node LTS base, the bundled CLI without node_modules, numeric non-root user, the default
+// ports, a small build context.
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import t from 'tap'
@@ -60,7 +61,8 @@ function ignored (patterns: string[], path: string): boolean {
   for (const raw of patterns) {
     const negate = raw.startsWith('!')
     const pattern = (negate ? raw.slice(1) : raw).replace(/\/+$/, '')
-    const re = new RegExp(`^${pattern.split('**').map((s) => s.split('*').map((p) => p.replace(/[.+^${}()|[\]\\?]/g, '\\$&')).join('[^/]*')).join('.*')}$`)
+    const glob = (part: string): string => part.split('*').map((p) => p.replace(/[.+^${}()|[\]\\?]/g, '\\$&')).join('[^/]*')
+    const re = new RegExp(`^${pattern.split('**').map(glob).join('.*')}$`)
     if (candidates.some((c) => re.test(c))) excluded = !negate
   }
   return excluded
@@ -81,10 +83,15 @@ t.test('.dockerignore keeps the build context to what the build copies', async (
   const patterns = text('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
   const files = walk(ROOT)
   const context = files.filter((f) => !ignored(patterns, f))
-  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli.ts', 'config/registry.yaml']) {
+  const neededFiles = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/cli.ts', 'config/registry.yaml']
+  for (const needed of neededFiles) {
     t.ok(context.includes(needed), `${needed} is in the context`)
   }
-  for (const kept of ['node_modules/x', '.git/x', 'test/deploy/files.ts', 'dist/cli.js', 'README.md', 'docker-compose.yml', 'config/kubernetes/deployment.yaml']) {
+  const keptOut = [
+    'node_modules/x', '.git/x', 'test/deploy/files.ts', 'dist/cli.js', 'README.md', 'docker-compose.yml',
+    'config/kubernetes/deployment.yaml',
+  ]
+  for (const kept of keptOut) {
     t.ok(ignored(patterns, kept), `${kept} stays out`)
   }
   const bytes = context.reduce((sum, f) => sum + statSync(join(ROOT, f)).size, 0)

@@ -49,10 +49,12 @@ t.test('every manifest is valid', async (t) => {
 })
 
 t.test('kustomization.yaml lists every manifest but the example Secret', async (t) => {
-  const [kustomization] = parseAllDocuments(text('config/kubernetes/kustomization.yaml')).map((d) => d.toJS() as { apiVersion: string, kind: string, resources: string[] })
+  const [kustomization] = parseAllDocuments(text('config/kubernetes/kustomization.yaml'))
+    .map((d) => d.toJS() as { apiVersion: string, kind: string, resources: string[] })
   t.equal(kustomization?.apiVersion, 'kustomize.config.k8s.io/v1beta1')
   t.equal(kustomization?.kind, 'Kustomization')
-  t.same([...(kustomization?.resources ?? [])].sort(), FILES.filter((f) => !f.includes('.example.')), 'so `kubectl apply -k` never overwrites the real Secret')
+  t.same([...(kustomization?.resources ?? [])].sort(), FILES.filter((f) => !f.includes('.example.')),
+    'so `kubectl apply -k` never overwrites the real Secret')
 })
 
 function brokenCopy (t: Test, file: string, from: string | RegExp, to: string): string {
@@ -69,7 +71,8 @@ t.test('a Deployment with replicas: "two" fails', async (t) => {
 })
 
 t.test('a container without a name fails', async (t) => {
-  t.match(problems(brokenCopy(t, 'deployment.yaml', '- name: app\n', '- stdin: false\n')).join('\n'), /containers\/0 must have required property name/)
+  t.match(problems(brokenCopy(t, 'deployment.yaml', '- name: app\n', '- stdin: false\n')).join('\n'),
+    /containers\/0 must have required property name/)
 })
 
 t.test('a probe with a port that is neither a number nor a name fails', async (t) => {
@@ -77,5 +80,6 @@ t.test('a probe with a port that is neither a number nor a name fails', async (t
 })
 
 t.test('a ConfigMap whose data is not a map of strings fails', async (t) => {
-  t.ok(problems(brokenCopy(t, 'configmap.yaml', 'data:\n  config.yaml: |', 'data:\n  config.yaml:\n    nested: true\n  other: |')).length > 0)
+  t.ok(problems(brokenCopy(t, 'configmap.yaml', 'data:\n  config.yaml: |',
+    'data:\n  config.yaml:\n    nested: true\n  other: |')).length > 0)
 })

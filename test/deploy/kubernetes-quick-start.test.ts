@@ -1,4 +1,5 @@
-// The Kubernetes quick start: a kustomize images: entry sets the sidecar's image, every value to edit is marked, the README's steps are complete.
+// The Kubernetes quick start: a kustomize images: entry sets the sidecar's image, every value to edit is marked,
+// the README's steps are complete.
 import t from 'tap'
 import { kubernetesDocument, text, yaml } from './files.js'
 
@@ -6,7 +7,8 @@ interface Kustomization { images?: Array<{ name: string, newName?: string, newTa
 
 const kustomization = yaml<Kustomization>('config/kubernetes/kustomization.yaml')
 const deployment = kubernetesDocument('Deployment')
-const sidecar = (deployment.spec.template.spec.initContainers as Array<{ name: string, image: string }>).find((c) => c.name === 'tokenproxy')!
+const initContainers = deployment.spec.template.spec.initContainers as Array<{ name: string, image: string }>
+const sidecar = initContainers.find((c) => c.name === 'tokenproxy')!
 const readme = text('README.md')
 const k8sSection = readme.slice(readme.indexOf('### 3. Kubernetes native sidecar'), readme.indexOf('### The container image'))
 
@@ -28,7 +30,9 @@ t.test('every value to edit is marked EDIT:, and every example.org value is one 
     for (const l of placeholders) t.match(l, /# EDIT: \S/, `${file}: ${l.trim().split('#')[0]!.trim()} is marked, with what to put`)
   }
   const config = text('config/kubernetes/configmap.yaml')
-  for (const key of ['url', 'realm', 'clientId', 'target']) t.match(config, new RegExp(`^\\s+${key}: .*# EDIT: `, 'm'), `configmap.yaml: ${key}`)
+  for (const key of ['url', 'realm', 'clientId', 'target']) {
+    t.match(config, new RegExp(`^\\s+${key}: .*# EDIT: `, 'm'), `configmap.yaml: ${key}`)
+  }
 })
 
 t.test('the README\'s steps: edit, build and push, Secret, apply, wait, logs', async (t) => {

@@ -1,4 +1,5 @@
-// The Kubernetes sidecar: its ConfigMap passes `tokenproxy check`, secrets and config are mounted where the config reads them, probes and scrape hit the admin listener, the pod is locked down.
+// The Kubernetes sidecar: its ConfigMap passes `tokenproxy check`, secrets and config are mounted where the config reads them, probes and
+// scrape hit the admin listener, the pod is locked down.
 import { writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import t from 'tap'
@@ -14,7 +15,10 @@ const POD = DEPLOYMENT.spec.template.spec
 const SIDECAR = (POD.initContainers as Array<Record<string, any>>).find((c) => c.name === 'tokenproxy')!
 const APP_CONTAINERS = POD.containers as Array<Record<string, any>>
 const RAW_CONFIG = CONFIGMAP.data['config.yaml'] as string
-const SECRET_KEYS: Record<string, string> = { ...SECRET.stringData, ...Object.fromEntries(Object.entries(SECRET.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()])) }
+const SECRET_KEYS: Record<string, string> = {
+  ...SECRET.stringData,
+  ...Object.fromEntries(Object.entries(SECRET.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()])),
+}
 const RUNTIME = runtimeStage()
 const CMD = execForm(only(RUNTIME, 'CMD').args)
 
@@ -73,7 +77,8 @@ t.test('the config and every `{ file }` secret are mounted where tokenproxy read
     t.equal(mount.readOnly, true)
     t.equal(mount.subPath, undefined, 'a directory mount, so a rotated Secret reaches the file tokenproxy re-reads')
     const mode = volume.secret.defaultMode ?? 0o644
-    t.ok((mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && POD.securityContext.fsGroup !== undefined), `mode ${mode.toString(8)} lets the non-root process read it`)
+    t.ok((mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && POD.securityContext.fsGroup !== undefined),
+      `mode ${mode.toString(8)} lets the non-root process read it`)
     t.equal(mode & 0o002, 0, 'not writable by others')
   }
 })

@@ -64,11 +64,13 @@ async function mix (base: string, n: number): Promise<{ statuses: Record<string,
   }
   const big = async (): Promise<void> => {
     const res = await request(`${base}/m/big`, { dispatcher: agent })
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- reads the body without keeping it
     for await (const _ of res.body) { /* read it all */ }
     count(res.statusCode)
   }
   const upload = async (): Promise<void> => {
-    const res = await request(`${base}/m/upload`, { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' }, dispatcher: agent })
+    const res = await request(`${base}/m/upload`,
+      { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' }, dispatcher: agent })
     await res.body.text()
     count(res.statusCode)
   }
@@ -97,7 +99,9 @@ t.test('50 then 400 connections of a mixed load under the manifest\'s memory lim
     // A slow upstream answers uploads a while after reading them: every upload is in the sidecar at once.
     handler: (req, res) => {
       const body = req.url === '/big' ? BIG : Buffer.from('{"ok":true}')
-      const answer = (): void => { res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body) }
+      const answer = (): void => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length }).end(body)
+      }
       if (req.method === 'POST') setTimeout(answer, UPLOAD_ANSWER_MS)
       else answer()
     },
@@ -118,7 +122,10 @@ t.test('50 then 400 connections of a mixed load under the manifest\'s memory lim
   })
   const base = sidecar.addresses.listen!
   /** A figure from /proc/PID/status, in bytes: VmRSS, VmHWM (peak RSS), RssAnon. */
-  const proc = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${sidecar.proc.pid!}/status`, 'utf8'))?.[1] ?? 0) * 1024
+  const proc = (key: string): number => {
+    const status = readFileSync(`/proc/${sidecar.proc.pid!}/status`, 'utf8')
+    return Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024
+  }
   const warm = await request(`${base}/m/small`)
   await warm.body.text()
   const idleRss = proc('VmRSS')
@@ -148,6 +155,8 @@ t.test('50 then 400 connections of a mixed load under the manifest\'s memory lim
   const peak = cg.peak() + elsewhere
   t.ok(peak < limit, `peak ${Math.round(peak / MIB)} MiB under the ${limit / MIB} MiB limit`)
   const mib = (b: number): number => Math.round(b / MIB)
-  t.comment(`memory under a ${mib(limit)} MiB cgroup: RSS ${mib(idleRss)} MiB after the first request, peak RSS ${mib(proc('VmHWM'))} MiB, ` +
-    `peak ${mib(peak)} MiB (charged to the group, plus ${mib(elsewhere)} MiB of shared pages charged elsewhere; group limit ${mib(effective)} MiB); 50 + 400 connections in ${ms} ms`)
+  t.comment(`memory under a ${mib(limit)} MiB cgroup: RSS ${mib(idleRss)} MiB after the first request, ` +
+    `peak RSS ${mib(proc('VmHWM'))} MiB, ` +
+    `peak ${mib(peak)} MiB (charged to the group, plus ${mib(elsewhere)} MiB of shared pages charged elsewhere; ` +
+    `group limit ${mib(effective)} MiB); 50 + 400 connections in ${ms} ms`)
 })

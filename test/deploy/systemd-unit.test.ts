@@ -38,7 +38,8 @@ async function verify (dir: string, content: string): Promise<string> {
   }
 }
 
-t.test('systemd-analyze verify: no warning, no error', { skip: ANALYZE === undefined ? 'systemd-analyze is not installed (Debian: apt-get install systemd); unit not verified' : false }, async (t) => {
+const skip = ANALYZE === undefined ? 'systemd-analyze is not installed (Debian: apt-get install systemd); unit not verified' : false
+t.test('systemd-analyze verify: no warning, no error', { skip }, async (t) => {
   const dir = t.testdir({})
   t.equal(await verify(dir, unit), '', `${UNIT} verifies cleanly`)
   // The check has teeth: the README's old form, a comment after a value, is reported.

@@ -25,7 +25,9 @@ t.test('metrics: each tokenproxy_ metric in the README metrics table with its ty
 
 t.test('metrics with cache.redis: the cache operations counter too, documented', async (t) => {
   const without = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name)
-  const ours = (await createMetrics({ cache: true }).registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('tokenproxy_') && !without.includes(m.name))
+  const ours = (await createMetrics({ cache: true }).registry.getMetricsAsJSON())
+    .filter((m) => m.name.startsWith('tokenproxy_') && !without.includes(m.name))
   t.same(ours.map((m) => m.name), ['tokenproxy_cache_operations_total'])
-  t.match(readme, /^\| `tokenproxy_cache_operations_total` \| counter \| operation = get, set, lock, delete; outcome = hit, miss, ok, error \|/m)
+  t.match(readme,
+    /^\| `tokenproxy_cache_operations_total` \| counter \| operation = get, set, lock, delete; outcome = hit, miss, ok, error \|/m)
 })

@@ -29,7 +29,13 @@ t.test('Expect: 100-continue: the client gets 100 Continue, then the upstream\'s
   const body = 'x'.repeat(2048)
   const got = await new Promise<{ continued: boolean, status: number, text: string }>((resolve, reject) => {
     let continued = false
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/registry/upload', headers: { expect: '100-continue', 'content-length': body.length } })
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/registry/upload',
+      headers: { expect: '100-continue', 'content-length': body.length },
+    })
     req.on('continue', () => { continued = true; req.end(body) })
     req.on('response', (res) => {
       let text = ''
@@ -67,7 +73,8 @@ t.test('HTTP/1.1 without Host: 400 problem+json BAD_REQUEST, not a bare 400; HTT
 
 t.test('the bare prefix with a query, on a target without a base path: the upstream gets /?query, not the client\'s prefix', async (t) => {
   const s = await startStack(t)
-  for (const [path, want] of [['/registry?a=1', '/?a=1'], ['/registry', '/'], ['/registry/?a=1', '/?a=1'], ['/registry/x?a=1', '/x?a=1']] as const) {
+  const forwarded = [['/registry?a=1', '/?a=1'], ['/registry', '/'], ['/registry/?a=1', '/?a=1'], ['/registry/x?a=1', '/x?a=1']] as const
+  for (const [path, want] of forwarded) {
     const res = await rawRequest(s.url, `GET ${path} HTTP/1.1`)
     t.equal(res.status, 200, `${path}: 200`)
     t.equal(s.up.requests.at(-1)?.url, want, `${path}: upstream got ${want}`)
@@ -76,7 +83,10 @@ t.test('the bare prefix with a query, on a target without a base path: the upstr
 
 t.test('a fragment (#) in the path: 400 BAD_REQUEST, never a 500, never forwarded', async (t) => {
   const base = await startStack(t, { upstream: (upUrl) => ({ target: `${upUrl}/base`, port: 0 }) })
-  for (const [listener, path] of [[base.url, '/registry#'], [base.url, '/registry#frag'], [base.url, '/registry/x#frag'], [base.addresses['upstreams.registry']!, '/x#']] as const) {
+  const fragments = [
+    [base.url, '/registry#'], [base.url, '/registry#frag'], [base.url, '/registry/x#frag'], [base.addresses['upstreams.registry']!, '/x#'],
+  ] as const
+  for (const [listener, path] of fragments) {
     const res = await rawRequest(listener, `GET ${path} HTTP/1.1`)
     assertProblem(t, res, 400, 'BAD_REQUEST')
     t.match(JSON.parse(res.body).detail, /fragment/, path)

@@ -62,7 +62,11 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
   })
   await until(async () => (await fetch(`${s.admin}/readyz`)).status === 200, 8000, 'every credential to hold a token')
   const ports = { shared: Number(new URL(s.url).port), dedicated: Number(new URL(s.addresses['upstreams.dedicated']!).port) }
-  const env = { sharedHost: `127.0.0.1:${ports.shared}`, dedicatedHost: `127.0.0.1:${ports.dedicated}`, upstreamHost: new URL(up.A.url).host }
+  const env = {
+    sharedHost: `127.0.0.1:${ports.shared}`,
+    dedicatedHost: `127.0.0.1:${ports.dedicated}`,
+    upstreamHost: new URL(up.A.url).host,
+  }
 
   const cases = new Map<string, FuzzCase>()
   const outcomes = new Map<string, number>()
@@ -75,7 +79,9 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
       const o = await exchange(ports[c.listener], c.bytes, { method: c.method, halfClose: c.halfClose, timeoutMs: EXCHANGE_TIMEOUT_MS })
       outcomes.set(o.label, (outcomes.get(o.label) ?? 0) + 1)
       // The upstreams are healthy and every token valid: a 5xx here is the sidecar mishandling the request.
-      if (!o.ok || o.label.startsWith('status:5')) failures.push(`${c.id} (${c.kind}) ${o.label}: ${o.detail} <- ${JSON.stringify(c.bytes.toString('latin1').slice(0, 300))}`)
+      if (!o.ok || o.label.startsWith('status:5')) {
+        failures.push(`${c.id} (${c.kind}) ${o.label}: ${o.detail} <- ${JSON.stringify(c.bytes.toString('latin1').slice(0, 300))}`)
+      }
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
@@ -93,12 +99,16 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
       const c = ids.length === 1 ? cases.get(ids[0]!) : undefined
       const why = offRoute(path, base[route]) ??
         (c === undefined ? `not a request the client sent at top level (x-fuzz-id ${JSON.stringify(ids)})` : undefined) ??
-        (c!.forward?.route !== route ? `sent as ${c!.id} to the ${c!.listener} listener, which routes it to ${c!.forward?.route ?? 'nowhere'}` : undefined) ??
+        (c!.forward?.route !== route
+          ? `sent as ${c!.id} to the ${c!.listener} listener, which routes it to ${c!.forward?.route ?? 'nowhere'}`
+          : undefined) ??
         (c!.forward!.path !== path ? `expected path ${c!.forward!.path}` : undefined)
       if (why !== undefined) offRouteForwards.push(`${route} got ${rec.method} ${rec.url.slice(0, 200)}: ${why}`)
       const auth = rawValues(rec.rawHeaders, 'authorization')
       const token = /^Bearer (\S+)$/.exec(auth[0] ?? '')?.[1]
-      if (auth.length !== 1 || token === undefined || !tokens.has(token)) authProblems.push(`${route} ${rec.url.slice(0, 80)}: Authorization ${JSON.stringify(auth.map((a) => a.slice(0, 20)))}`)
+      if (auth.length !== 1 || token === undefined || !tokens.has(token)) {
+        authProblems.push(`${route} ${rec.url.slice(0, 80)}: Authorization ${JSON.stringify(auth.map((a) => a.slice(0, 20)))}`)
+      }
       for (const name of ['proxy-authorization', 'waltid-authorization']) {
         if (rawValues(rec.rawHeaders, name).length > 0) authProblems.push(`${route} ${rec.url.slice(0, 80)}: ${name} forwarded`)
       }
@@ -106,20 +116,28 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
   }
 
   const byOutcome = Object.fromEntries([...outcomes].sort(([a], [b]) => a.localeCompare(b)))
-  t.comment(`seed 0x${SEED.toString(16)}: ${cases.size} requests sent, ${forwarded} forwarded (A ${up.A.requests.length}, B ${up.B.requests.length}, C ${up.C.requests.length})`)
+  t.comment(`seed 0x${SEED.toString(16)}: ${cases.size} requests sent, ${forwarded} forwarded ` +
+    `(A ${up.A.requests.length}, B ${up.B.requests.length}, C ${up.C.requests.length})`)
   const kinds = [...cases.values()].reduce<Record<string, number>>((a, c) => ({ ...a, [c.kind]: (a[c.kind] ?? 0) + 1 }), {})
   t.comment(`kinds: ${JSON.stringify(kinds)}; outcomes: ${JSON.stringify(byOutcome)}`)
-  t.comment(`off-route forwards: ${offRouteForwards.length}, auth problems: ${authProblems.length}, failures: ${failures.length}, crashes: ${crashes.length}`)
+  t.comment(`off-route forwards: ${offRouteForwards.length}, auth problems: ${authProblems.length}, ` +
+    `failures: ${failures.length}, crashes: ${crashes.length}`)
   t.equal(cases.size, CASES, 'every case was sent')
   t.same(failures.slice(0, 20), [], `every exchange ended in a well-formed response or a close, none hung (${failures.length} failures)`)
-  t.same(offRouteForwards.slice(0, 20), [], `no request reached an upstream outside its route, or with another path than the client asked for (${offRouteForwards.length})`)
+  t.same(offRouteForwards.slice(0, 20), [],
+    `no request reached an upstream outside its route, or with another path than the client asked for (${offRouteForwards.length})`)
   t.same(authProblems.slice(0, 20), [], `every upstream request carried exactly one Bearer the IdP issued (${authProblems.length})`)
   t.ok(forwarded > CASES / 10, `a good share of the requests was forwarded (${forwarded}), so the checks above had material`)
   t.ok((outcomes.get('status:400') ?? 0) > CASES / 10, 'and a good share was refused')
 
   // Still alive and still serving.
   t.equal((await fetch(`${s.admin}/healthz`)).status, 200, '/healthz answers')
-  for (const [listenerUrl, path, route, want] of [[s.url, '/registry/after', 'A', '/base/after'], [s.url, '/regards/after', 'B', '/after'], [s.addresses['upstreams.dedicated']!, '/after', 'C', '/ded/after']] as const) {
+  const routes = [
+    [s.url, '/registry/after', 'A', '/base/after'],
+    [s.url, '/regards/after', 'B', '/after'],
+    [s.addresses['upstreams.dedicated']!, '/after', 'C', '/ded/after'],
+  ] as const
+  for (const [listenerUrl, path, route, want] of routes) {
     const res = await rawRequest(listenerUrl, `GET ${path} HTTP/1.1`)
     t.equal(res.status, 200, `${path} still works`)
     t.equal(up[route].requests.at(-1)?.url, want)
@@ -127,6 +145,9 @@ t.test(`fuzz: ${CASES} hostile requests, seed=0x${SEED.toString(16)} (rerun with
   t.same(crashes, [], 'no uncaughtException or unhandledRejection')
   const internal = s.logs.find('unexpected error')
   // FUZZ_DUMP=FILE keeps every finding (the assertions show the first 20) for a closer look.
-  if (process.env.FUZZ_DUMP !== undefined) writeFileSync(process.env.FUZZ_DUMP, [...failures, ...offRouteForwards, ...authProblems, ...internal.map((l) => JSON.stringify(l))].join('\n'))
+  if (process.env.FUZZ_DUMP !== undefined) {
+    writeFileSync(process.env.FUZZ_DUMP,
+      [...failures, ...offRouteForwards, ...authProblems, ...internal.map((l) => JSON.stringify(l))].join('\n'))
+  }
   t.same(internal.slice(0, 5).map((l) => l.err), [], `no request ended in an unexpected internal error (${internal.length})`)
 })

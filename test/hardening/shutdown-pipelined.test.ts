@@ -1,4 +1,5 @@
-// A request pipelined behind one in flight after shutdown has started gets 503 SHUTTING_DOWN problem+json with Retry-After, not Fastify's plain JSON.
+// A request pipelined behind one in flight after shutdown has started gets 503 SHUTTING_DOWN problem+json with
+// Retry-After, not Fastify's plain JSON.
 import { connect } from 'node:net'
 import t from 'tap'
 import { parseRawResponse, startStack } from '../helpers/proxy-fixture.js'

@@ -33,7 +33,8 @@ async function startCli (t: Test, up: Upstream, extra: Record<string, unknown> =
     upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
     ...extra,
   }))
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', file],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   let out = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
   proc.stderr!.resume()
@@ -84,7 +85,9 @@ async function exitWithin (child: Child, ms: number): Promise<{ code: number | n
   }
 }
 
-t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 200, new connections refused meanwhile, exit 0`, async (t) => {
+const drainTitle = `SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 200, ` +
+  'new connections refused meanwhile, exit 0'
+t.test(drainTitle, async (t) => {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const child = await startCli(t, up)
@@ -105,7 +108,8 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 
   t.ok(doneWhenRefused < IN_FLIGHT, `while the in-flight requests were still draining (${doneWhenRefused} of ${IN_FLIGHT} done)`)
 
   const results = await Promise.all(inFlight)
-  const ok = results.filter((r, i) => !(r instanceof Error) && r.status === 200 && (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
+  const ok = results.filter((r, i) =>
+    !(r instanceof Error) && r.status === 200 && (JSON.parse(r.body) as { url: string }).url === `/slow/${i}`)
   const lost = IN_FLIGHT - ok.length
   t.equal(lost, 0, `requests lost in the shutdown: ${lost}`)
   t.same(results.filter((r) => r instanceof Error).map((e) => (e as Error).message), [], 'no in-flight request was cut')
@@ -114,7 +118,8 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: all ${IN_FLIGHT} answered 
   t.equal(code, 0, 'exit 0')
   t.ok(child.logs().some((l) => l.msg === 'tokenproxy stopped'))
   t.notOk(child.logs().some((l) => /grace period over/.test(String(l.msg))), 'the drain finished inside the grace period')
-  t.comment(`shutdown: ${IN_FLIGHT} in flight, ${ok.length} answered 200, ${lost} lost; ${doneWhenRefused} done when the first new connection was refused`)
+  t.comment(`shutdown: ${IN_FLIGHT} in flight, ${ok.length} answered 200, ${lost} lost; ` +
+    `${doneWhenRefused} done when the first new connection was refused`)
 })
 
 t.test('shutdown.grace: 1 with an upstream that takes 5 s: the stuck request is cut after the grace, exit 0', async (t) => {
@@ -146,7 +151,8 @@ t.test('a second signal during the drain (SIGINT, then SIGTERM) exits at once wi
   const slow = Array.from({ length: 5 }, () => get(`${child.proxy}/registry/slow`))
   await until(() => up.requests.length === 5, 5000, 'the slow requests to reach the upstream')
   child.proc.kill('SIGINT')
-  await until(() => child.logs().some((l) => l.msg === 'stopping: finishing in-flight requests' && l.signal === 'SIGINT'), 3000, 'draining to start')
+  await until(() => child.logs().some((l) => l.msg === 'stopping: finishing in-flight requests' && l.signal === 'SIGINT'), 3000,
+    'draining to start')
   const secondAt = Date.now()
   child.proc.kill('SIGTERM')
   const { code, at } = await exitWithin(child, 5000)

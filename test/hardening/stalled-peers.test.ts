@@ -21,8 +21,20 @@ t.test('stalled peers answer within the configured timeout while gc() runs every
   t.teardown(async () => { await Promise.all([kc.close(), silentHttp.close(), silentTls.close(), silentUpstream.close()]) })
   const sidecar = await runCli(t, {
     credentials: {
-      stalled: { type: 'keycloak', tokenUrl: `http://127.0.0.1:${silentHttp.port}/token`, clientId: 'c', clientSecret: 'stalled-S3cret', timeout: TIMEOUT },
-      handshake: { type: 'keycloak', tokenUrl: `https://127.0.0.1:${silentTls.port}/token`, clientId: 'c', clientSecret: 'handshake-S3cret', timeout: TIMEOUT },
+      stalled: {
+        type: 'keycloak',
+        tokenUrl: `http://127.0.0.1:${silentHttp.port}/token`,
+        clientId: 'c',
+        clientSecret: 'stalled-S3cret',
+        timeout: TIMEOUT,
+      },
+      handshake: {
+        type: 'keycloak',
+        tokenUrl: `https://127.0.0.1:${silentTls.port}/token`,
+        clientId: 'c',
+        clientSecret: 'handshake-S3cret',
+        timeout: TIMEOUT,
+      },
       ok: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'gc', clientSecret: 'gc-S3cret-value' },
     },
     upstreams: {
@@ -37,6 +49,7 @@ t.test('stalled peers answer within the configured timeout while gc() runs every
   // Light load while the requests wait: the admin routes scraped back to back, a few requests in flight.
   let loading = true
   const load = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `loading` to false when it is done
     while (loading) {
       await Promise.all([`${admin}/metrics`, `${admin}/readyz`].map(async (u) => { await (await request(u)).body.text() }))
     }
@@ -59,14 +72,18 @@ t.test('stalled peers answer within the configured timeout while gc() runs every
   const by = (i: number): Array<{ status: number, code: unknown, ms: number }> => results.slice(i * 5, i * 5 + 5)
   const worst = (i: number): number => Math.max(...by(i).map((r) => r.ms))
   t.same(by(0).map((r) => [r.status, r.code]), Array(5).fill([503, 'TOKEN_UNAVAILABLE']), 'identity service that never answers: 503')
-  t.same(by(1).map((r) => [r.status, r.code]), Array(5).fill([503, 'TOKEN_UNAVAILABLE']), 'identity service whose TLS handshake never completes: 503')
-  t.same(by(2).map((r) => [r.status, r.code]), Array(5).fill([504, 'UPSTREAM_TIMEOUT']), 'upstream whose TLS handshake never completes: 504')
+  t.same(by(1).map((r) => [r.status, r.code]), Array(5).fill([503, 'TOKEN_UNAVAILABLE']),
+    'identity service whose TLS handshake never completes: 503')
+  t.same(by(2).map((r) => [r.status, r.code]), Array(5).fill([504, 'UPSTREAM_TIMEOUT']),
+    'upstream whose TLS handshake never completes: 504')
   for (const [i, what] of ['stalled identity service', 'stalled identity-service handshake', 'stalled upstream handshake'].entries()) {
     t.ok(worst(i) < BOUND_MS, `${what}: the slowest answer came after ${worst(i)} ms (timeout ${TIMEOUT} s, bound ${BOUND_MS} ms)`)
   }
   t.ok(silentHttp.accepted >= 1 && silentTls.accepted >= 1 && silentUpstream.accepted >= 1, 'every stalled peer was connected to')
   // The failed fetches were retried (backoff from 1 s), not left hanging.
-  const failed = sidecar.lines.filter((l) => l.credential === 'stalled' && /token request for credential "stalled" failed: token request timed out/.test(String(l.msg)))
+  const failed = sidecar.lines.filter((l) => l.credential === 'stalled' &&
+    /token request for credential "stalled" failed: token request timed out/.test(String(l.msg)))
   t.ok(failed.length >= 1, `the stalled credential's fetch failed as a timeout (${failed.length} time(s)) and was rescheduled`)
-  t.comment(`waits with gc() forced: identity service ${worst(0)} ms, its TLS handshake ${worst(1)} ms, upstream TLS handshake ${worst(2)} ms; configured timeout ${TIMEOUT * 1000} ms`)
+  t.comment(`waits with gc() forced: identity service ${worst(0)} ms, its TLS handshake ${worst(1)} ms, ` +
+    `upstream TLS handshake ${worst(2)} ms; configured timeout ${TIMEOUT * 1000} ms`)
 })

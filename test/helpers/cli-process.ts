@@ -33,7 +33,8 @@ export async function spawnCli (t: Test, file: string, opts: SpawnOptions = {}):
   const env = { ...process.env, TOKENPROXY_CONFIG: '', ...opts.env }
   const proc = opts.cgroupProcs === undefined
     ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env })
-    : spawn('/bin/sh', ['-c', 'echo $$ > "$CGROUP_PROCS" && exec "$@"', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, CGROUP_PROCS: opts.cgroupProcs } })
+    : spawn('/bin/sh', ['-c', 'echo $$ > "$CGROUP_PROCS" && exec "$@"', 'sh', ...argv],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, CGROUP_PROCS: opts.cgroupProcs } })
   let stderr = ''
   proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
@@ -60,8 +61,10 @@ export async function spawnCli (t: Test, file: string, opts: SpawnOptions = {}):
 }
 
 /** Writes `config` (listen and admin on port 0 unless given) and runs the CLI on it (see spawnCli). */
-export async function runCli (t: Test, config: Record<string, unknown>, nodeArgs: string[] = [], opts: { cgroupProcs?: string } = {}): Promise<CliSidecar> {
+export async function runCli (t: Test, config: Record<string, unknown>, nodeArgs: string[] = [],
+  opts: { cgroupProcs?: string } = {}): Promise<CliSidecar> {
   const file = join(t.testdir(), 'tokenproxy.json')
-  writeFileSync(file, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, ...config }))
+  writeFileSync(file,
+    JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'info' }, ...config }))
   return await spawnCli(t, file, { nodeArgs, ...opts })
 }

@@ -39,7 +39,9 @@ export function parseResponse (buf: Buffer, method: string, closed: boolean): Pa
   let at = 0
   for (;;) {
     const end = buf.indexOf('\r\n\r\n', at)
-    if (end === -1) return closed ? new Error(`truncated head: ${JSON.stringify(buf.subarray(at, at + 120).toString('latin1'))}`) : undefined
+    if (end === -1) {
+      return closed ? new Error(`truncated head: ${JSON.stringify(buf.subarray(at, at + 120).toString('latin1'))}`) : undefined
+    }
     const [statusLine, ...lines] = buf.subarray(at, end).toString('latin1').split('\r\n')
     const m = STATUS_LINE.exec(statusLine!)
     if (m === null) return new Error(`bad status line: ${JSON.stringify(statusLine)}`)
@@ -78,11 +80,15 @@ export function judge (res: Parsed, method: string): Outcome {
   const label = `status:${res.status}`
   if (res.status < 200 || res.status > 599) return { label, ok: false, detail: 'status outside 200-599' }
   if (res.status < 400) return { label, ok: true }
-  if (!/^application\/problem\+json/.test(res.headers['content-type'] ?? '')) return { label, ok: false, detail: `error without problem+json (content-type ${res.headers['content-type']})` }
+  if (!/^application\/problem\+json/.test(res.headers['content-type'] ?? '')) {
+    return { label, ok: false, detail: `error without problem+json (content-type ${res.headers['content-type']})` }
+  }
   if (method === 'HEAD') return { label, ok: true }
   try {
     const problem = JSON.parse(res.body.toString('utf8')) as { code?: unknown, status?: unknown }
-    if (typeof problem.code !== 'string' || problem.status !== res.status) return { label, ok: false, detail: `problem without code/status: ${res.body.toString('utf8').slice(0, 200)}` }
+    if (typeof problem.code !== 'string' || problem.status !== res.status) {
+      return { label, ok: false, detail: `problem without code/status: ${res.body.toString('utf8').slice(0, 200)}` }
+    }
   } catch {
     return { label, ok: false, detail: `problem body is not JSON: ${JSON.stringify(res.body.toString('latin1').slice(0, 200))}` }
   }
@@ -116,7 +122,11 @@ export function exchange (port: number, bytes: Buffer, opts: { method: string, h
       if (res instanceof Error) finish({ label: 'malformed', ok: false, detail: res.message })
       else if (res !== undefined) finish(judge(res, opts.method))
     }
-    const timer = setTimeout(() => finish({ label: 'timeout', ok: false, detail: `no response or close within ${opts.timeoutMs} ms; got ${Buffer.concat(chunks).length} bytes` }), opts.timeoutMs)
+    const timer = setTimeout(() => finish({
+      label: 'timeout',
+      ok: false,
+      detail: `no response or close within ${opts.timeoutMs} ms; got ${Buffer.concat(chunks).length} bytes`,
+    }), opts.timeoutMs)
     socket.on('data', (c: Buffer) => { chunks.push(c); check(false) })
     socket.on('error', (err: NodeJS.ErrnoException) => { resetCode = err.code })
     socket.on('close', () => check(true))

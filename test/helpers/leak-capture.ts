@@ -31,7 +31,11 @@ function observe (listener: string, req: IncomingMessage, res: ServerResponse, i
     if (res.statusCode < 400) return
     if (rec === undefined) {
       rec = {
-        listener, method: req.method ?? '', url: req.url ?? '', status: res.statusCode, head: '',
+        listener,
+        method: req.method ?? '',
+        url: req.url ?? '',
+        status: res.statusCode,
+        head: '',
         // Decoded as a whole so a multi-byte character split across writes stays intact.
         get text () { return Buffer.concat(chunks).toString('utf8') },
       }

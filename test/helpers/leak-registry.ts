@@ -102,9 +102,13 @@ function tokenForms (kind: string, token: string): Sensitive[] {
   return out
 }
 
-/** A secret as configured, form-encoded, percent-encoded, in both HTTP Basic encodings, and each long line of a multi-line one (a PEM key). */
+/**
+ * A secret as configured, form-encoded, percent-encoded, in both HTTP Basic encodings, and each long line of a multi-line one
+ * (a PEM key).
+ */
 function secretForms (kind: string, value: string, id: string | undefined): Sensitive[] {
-  const out = [{ kind, value }, { kind: `${kind} (form-encoded)`, value: formEncode(value) }, { kind: `${kind} (percent-encoded)`, value: encodeURIComponent(value) }]
+  const out = [{ kind, value }, { kind: `${kind} (form-encoded)`, value: formEncode(value) },
+    { kind: `${kind} (percent-encoded)`, value: encodeURIComponent(value) }]
   if (id !== undefined) {
     out.push({ kind: `${kind} (Basic, form-encoded)`, value: b64(`${formEncode(id)}:${formEncode(value)}`) })
     out.push({ kind: `${kind} (Basic, plain)`, value: b64(`${id}:${value}`) })
@@ -151,7 +155,16 @@ export interface LeakStats {
 }
 
 const stats: LeakStats = {
-  sidecars: 0, logBytes: 0, errorBodies: 0, errorBodyBytes: 0, metricsScrapes: 0, readyzScrapes: 0, sensitiveStrings: 0, scans: 0, sensitiveLookups: 0, hits: 0,
+  sidecars: 0,
+  logBytes: 0,
+  errorBodies: 0,
+  errorBodyBytes: 0,
+  metricsScrapes: 0,
+  readyzScrapes: 0,
+  sensitiveStrings: 0,
+  scans: 0,
+  sensitiveLookups: 0,
+  hits: 0,
 }
 
 export function leakStats (): LeakStats {
@@ -168,5 +181,7 @@ export function tally (add: Partial<LeakStats>): void {
 // LEAK_STATS_FILE=path: each test process appends its tally as one JSON line (suite-wide figures).
 process.once('exit', () => {
   const file = process.env.LEAK_STATS_FILE
-  if (file !== undefined && file !== '' && stats.sidecars > 0) appendFileSync(file, `${JSON.stringify({ file: process.argv[1], ...stats })}\n`)
+  if (file !== undefined && file !== '' && stats.sidecars > 0) {
+    appendFileSync(file, `${JSON.stringify({ file: process.argv[1], ...stats })}\n`)
+  }
 })

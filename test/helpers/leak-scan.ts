@@ -39,7 +39,10 @@ export function describeHits (hits: LeakHit[]): string {
 }
 
 function errorSources (bodies: ErrorBody[]): ScanSource[] {
-  return bodies.map((b) => ({ source: `error response ${b.status} to ${b.method} ${b.url.slice(0, 80)} on ${b.listener}`, text: `${b.head}${b.text}` }))
+  return bodies.map((b) => ({
+    source: `error response ${b.status} to ${b.method} ${b.url.slice(0, 80)} on ${b.listener}`,
+    text: `${b.head}${b.text}`,
+  }))
 }
 
 /** GETs an admin path of a sidecar whose admin listener is still open; undefined otherwise. */
@@ -84,13 +87,17 @@ export function guardAgainstLeaks (t: Test, running: Scannable): () => void {
     const { hits, sources, sensitive } = await scanSidecar(running)
     logsSeen = running.logs.text.length
     bodiesSeen = running.errorBodies.length
-    scrapes = { metrics: sources.some((s) => s.source === 'admin /metrics') ? 1 : 0, readyz: sources.some((s) => s.source === 'admin /readyz') ? 1 : 0 }
+    scrapes = {
+      metrics: sources.some((s) => s.source === 'admin /metrics') ? 1 : 0,
+      readyz: sources.some((s) => s.source === 'admin /readyz') ? 1 : 0,
+    }
     tally({ sensitiveStrings: sensitive, scans: 1, sensitiveLookups: sensitive, hits: hits.length })
     if (hits.length > 0) t.fail(`leak scan: ${hits.length} sensitive string(s) in sidecar output: ${describeHits(hits)}`)
     await previous.call(t)
   }
   return () => {
-    const late = [{ source: 'logs (after close)', text: running.logs.text.slice(logsSeen) }, ...errorSources(running.errorBodies.slice(bodiesSeen))]
+    const late = [{ source: 'logs (after close)', text: running.logs.text.slice(logsSeen) },
+      ...errorSources(running.errorBodies.slice(bodiesSeen))]
     const hits = scanTexts(late)
     tally({
       sidecars: 1,

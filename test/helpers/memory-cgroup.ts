@@ -39,7 +39,8 @@ export function createMemoryCgroup (name: string, limit: number): MemoryCgroup |
   try {
     mkdirSync(dir)
   } catch (err) {
-    return `cannot create a memory cgroup at ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}): run as root with a writable cgroup tree`
+    const code = (err as NodeJS.ErrnoException).code ?? String(err)
+    return `cannot create a memory cgroup at ${dir} (${code}): run as root with a writable cgroup tree`
   }
   const setLimit = (bytes: number): void => {
     if (kind === 'v1') {
@@ -59,7 +60,8 @@ export function createMemoryCgroup (name: string, limit: number): MemoryCgroup |
     setLimit(limit)
   } catch (err) {
     rmdirSync(dir)
-    return `cannot set a memory limit on ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); on cgroup v2 the parent must delegate the memory controller`
+    const code = (err as NodeJS.ErrnoException).code ?? String(err)
+    return `cannot set a memory limit on ${dir} (${code}); on cgroup v2 the parent must delegate the memory controller`
   }
   const stat = (file: string, key: string): number => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(read(join(dir, file)))?.[1] ?? 0)
   return {

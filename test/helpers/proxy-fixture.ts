@@ -41,7 +41,14 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Pro
   t.teardown(() => up.close())
   const running = await startSidecar(t, {
     credentials: { registry: keycloakCredential(idp) },
-    upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry', ...(typeof opts.upstream === 'function' ? opts.upstream(up.url) : opts.upstream) } },
+    upstreams: {
+      registry: {
+        target: up.url,
+        credential: 'registry',
+        prefix: '/registry',
+        ...(typeof opts.upstream === 'function' ? opts.upstream(up.url) : opts.upstream),
+      }
+    },
     ...opts.doc,
   }, opts.build)
   if (opts.ready !== false) {
@@ -103,7 +110,8 @@ export async function rawRequest (base: string, head: string, body = ''): Promis
     const socket = connect({ host: hostname, port: Number(port) })
     let got = ''
     const done = (): void => { clearTimeout(timer); socket.destroy(); resolve(got) }
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no complete response from ${base} within 5 s; got: ${got}`)) }, 5000)
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no complete response from ${base} within 5 s; got: ${got}`)) },
+      5000)
     socket.on('data', (c: Buffer) => {
       got += c.toString('latin1')
       if (complete(got)) done()

@@ -21,8 +21,10 @@ export interface Replica {
 }
 
 /** Spawns one replica on a config file; `listening` resolves once it listens. */
-export function spawnReplica (file: string, index: number, listenMs = 20_000): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+export function spawnReplica (file: string, index: number,
+  listenMs = 20_000): { replica: Omit<Replica, 'proxy' | 'admin'>, listening: Promise<Replica> } {
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', file],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   let out = ''
   proc.stdout!.on('data', (c: Buffer) => { out += c.toString() })
   proc.stderr!.on('data', (c: Buffer) => { out += c.toString() })
@@ -32,7 +34,8 @@ export function spawnReplica (file: string, index: number, listenMs = 20_000): {
   })
   const find = (msg: RegExp): Array<Record<string, unknown>> => logs().filter((l) => msg.test(String(l.msg)))
   const replica = { index, proc, logs, find, exited }
-  const listening = until(() => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null, listenMs, `replica ${index} to listen`).then(() => {
+  const listened = (): boolean => find(/^tokenproxy listening$/).length > 0 || proc.exitCode !== null
+  const listening = until(listened, listenMs, `replica ${index} to listen`).then(() => {
     const line = find(/^tokenproxy listening$/)[0]
     if (line === undefined) throw new Error(`replica ${index} exited: ${out.slice(-2000)}`)
     const addresses = line.addresses as Record<string, string>
@@ -52,7 +55,8 @@ export const writeConfig = (t: Test, doc: Record<string, unknown>): string => wr
 
 /** `n` replicas of one config file, started at once; resolves when every one listens. `stop` kills them all. */
 /** `listenMs`: how long each may take to listen (many at once on a busy machine take long). */
-export async function launchReplicas (file: string, n: number, listenMs?: number): Promise<{ replicas: Replica[], stop: () => Promise<void> }> {
+export async function launchReplicas (file: string, n: number,
+  listenMs?: number): Promise<{ replicas: Replica[], stop: () => Promise<void> }> {
   const spawned = Array.from({ length: n }, (_, i) => spawnReplica(file, i, listenMs))
   const stop = async (): Promise<void> => {
     for (const { replica } of spawned) if (replica.proc.exitCode === null && replica.proc.signalCode === null) replica.proc.kill('SIGKILL')

@@ -47,7 +47,12 @@ export async function startScriptedIdp (script: Script): Promise<ScriptedIdp> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const rec: ScriptedRequest = { n: requests.length + 1, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), time: Date.now() }
+      const rec: ScriptedRequest = {
+        n: requests.length + 1,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        time: Date.now(),
+      }
       requests.push(rec)
       Promise.resolve(current(rec.n)).then((answer) => {
         if (answer === 'down') {

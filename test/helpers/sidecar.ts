@@ -46,14 +46,22 @@ export function sidecarYaml (doc: Record<string, unknown>): string {
   return stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, log: { level: 'debug' }, ...doc })
 }
 
-export async function startSidecar (t: Test, doc: Record<string, unknown>, opts: BuildOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
+export async function startSidecar (t: Test, doc: Record<string, unknown>,
+  opts: BuildOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
   const config = parseConfig(sidecarYaml(doc), opts.env ?? {})
   const logs = new LogCapture()
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, logs)
   const sidecar = await buildServer(config, { backoff: FAST_BACKOFF, ...opts, logger })
   // Every test's sidecar is scanned for the tokens the peers issued and the secrets in its config.
   registerConfigSecrets(config)
-  const running: Running = { sidecar, url: '', admin: '', addresses: sidecar.addresses, logs, errorBodies: captureErrorBodies(sidecar.listeners) }
+  const running: Running = {
+    sidecar,
+    url: '',
+    admin: '',
+    addresses: sidecar.addresses,
+    logs,
+    errorBodies: captureErrorBodies(sidecar.listeners),
+  }
   const afterClose = guardAgainstLeaks(t, running)
   t.teardown(async () => {
     await sidecar.close(1000)
@@ -70,6 +78,6 @@ export async function until (check: () => boolean | Promise<boolean>, ms = 5000,
   const end = Date.now() + ms
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }

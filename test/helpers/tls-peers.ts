@@ -35,7 +35,8 @@ export interface HttpsPeer {
   close (): Promise<void>
 }
 
-async function serve (tls: SelfSigned, handler: Parameters<typeof createServer>[1], peer: Omit<HttpsPeer, 'url' | 'close'>): Promise<HttpsPeer> {
+async function serve (tls: SelfSigned, handler: Parameters<typeof createServer>[1],
+  peer: Omit<HttpsPeer, 'url' | 'close'>): Promise<HttpsPeer> {
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, handler)
   // Refused handshakes surface here; they are the point of some tests, not a failure.
   server.on('tlsClientError', () => undefined)
@@ -68,7 +69,15 @@ export async function startHttpsIdp (tls: SelfSigned): Promise<HttpsPeer> {
       void new SignJWT({ azp: 'test-client', jti: `t${peer.issued.length + 1}` }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuedAt(now).setExpirationTime(now + 300).sign(SIGNING_KEY).then((jwt) => {
           peer.issued.push(jwt)
-          const body = JSON.stringify({ access_token: jwt, token: jwt, id: 'account-1', expires_in: 300, refresh_expires_in: 0, token_type: 'Bearer', scope: 'profile email' })
+          const body = JSON.stringify({
+            access_token: jwt,
+            token: jwt,
+            id: 'account-1',
+            expires_in: 300,
+            refresh_expires_in: 0,
+            token_type: 'Bearer',
+            scope: 'profile email',
+          })
           res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body)
         })
     })

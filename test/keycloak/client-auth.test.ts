@@ -25,7 +25,12 @@ if (kc) {
       credentials: {
         post: { ...base, clientId: 'post-client', clientSecret: 'plain-secret-1', clientAuth: 'client_secret_post' },
         basic: { ...base, clientId: 'basic-client', clientSecret: AWKWARD, clientAuth: 'client_secret_basic' },
-        'basic-raw-wrong': { ...base, clientId: 'basic-client', clientSecret: AWKWARD.replace(' ', '+'), clientAuth: 'client_secret_basic' },
+        'basic-raw-wrong': {
+          ...base,
+          clientId: 'basic-client',
+          clientSecret: AWKWARD.replace(' ', '+'),
+          clientAuth: 'client_secret_basic',
+        },
       },
       upstreams: {
         post: { target: up.url, credential: 'post', prefix: '/post' },
@@ -42,7 +47,9 @@ if (kc) {
       t.equal(claims.client_id, clientId, 'a service-account token')
     }
     // Control: a secret that differs only where form-encoding matters is refused, so the check above is not vacuous.
-    const readyz = await (await request(`${admin}/readyz`)).body.json() as { credentials: Record<string, { state: string, lastError: { error?: string } | null }> }
+    const readyz = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: Record<string, { state: string, lastError: { error?: string } | null }>
+    }
     t.equal(readyz.credentials['basic-raw-wrong']!.lastError?.error, 'unauthorized_client', 'a near-miss secret is rejected')
   })
 }

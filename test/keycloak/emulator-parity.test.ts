@@ -4,22 +4,50 @@ import { decodeJwt } from 'jose'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { confidentialClient, passwordUser, realKeycloak, realmName, tokenSeen } from '../peers/keycloak-server.js'
 
-interface Probe { label: string, form?: Record<string, string>, headers?: Record<string, string>, body?: string, realm?: string, path?: string, method?: string }
+interface Probe {
+  label: string
+  form?: Record<string, string>
+  headers?: Record<string, string>
+  body?: string
+  realm?: string
+  path?: string
+  method?: string
+}
 
 /** What is compared of one answer: never the token values, only their shape. */
-interface Shape { status: number, cacheControl: string | null, pragma: string | null, type: string | null, body: unknown, claims?: string[], refreshClaims?: string[] }
+interface Shape {
+  status: number
+  cacheControl: string | null
+  pragma: string | null
+  type: string | null
+  body: unknown
+  claims?: string[]
+  refreshClaims?: string[]
+}
 
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
-const cc = (clientId: string, clientSecret: string): Record<string, string> => ({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret })
+const cc = (clientId: string, clientSecret: string): Record<string, string> => ({
+  grant_type: 'client_credentials',
+  client_id: clientId,
+  client_secret: clientSecret,
+})
 const pw = (username: string, password: string, clientId = 'svc'): Record<string, string> =>
   ({ grant_type: 'password', client_id: clientId, client_secret: 'right', username, password })
 
 const PROBES: Probe[] = [
   { label: 'client_credentials', form: cc('svc', 'right') },
   { label: 'client_secret_basic', form: { grant_type: 'client_credentials' }, headers: { authorization: basic('svc', 'right') } },
-  { label: 'form values win over the Basic header', form: { grant_type: 'client_credentials', client_secret: 'right' }, headers: { authorization: basic('svc', 'wrong') } },
+  {
+    label: 'form values win over the Basic header',
+    form: { grant_type: 'client_credentials', client_secret: 'right' },
+    headers: { authorization: basic('svc', 'wrong') },
+  },
   { label: 'an unreadable Basic header', form: { grant_type: 'client_credentials' }, headers: { authorization: 'Basic !!!' } },
-  { label: 'a Basic secret with a bad %-escape (not form-encoded)', form: { grant_type: 'client_credentials' }, headers: { authorization: basic('svc', '100%') } },
+  {
+    label: 'a Basic secret with a bad %-escape (not form-encoded)',
+    form: { grant_type: 'client_credentials' },
+    headers: { authorization: basic('svc', '100%') },
+  },
   { label: 'wrong secret', form: cc('svc', 'wrong') },
   { label: 'unknown client', form: cc('nobody', 'x') },
   { label: 'disabled client', form: cc('off', 'right') },
@@ -32,7 +60,10 @@ const PROBES: Probe[] = [
   { label: 'unknown user', form: pw('nobody', 'bad') },
   { label: 'disabled user', form: pw('bob', 'bob-pw') },
   { label: 'direct access grants off', form: pw('alice', 'alice-pw', 'nodag') },
-  { label: 'an unknown refresh token', form: { grant_type: 'refresh_token', client_id: 'svc', client_secret: 'right', refresh_token: 'not-a-token' } },
+  {
+    label: 'an unknown refresh token',
+    form: { grant_type: 'refresh_token', client_id: 'svc', client_secret: 'right', refresh_token: 'not-a-token' },
+  },
   { label: 'unknown realm', form: cc('svc', 'right'), realm: 'no-such-realm' },
   { label: 'the /auth root on a server without it', form: cc('svc', 'right'), path: '/auth' },
   { label: 'GET on the token endpoint', method: 'GET' },
@@ -69,7 +100,15 @@ async function shape (root: string, realm: string, p: Probe): Promise<Shape> {
       body = json
     }
   } catch { /* not JSON: compared as text */ }
-  return { status: res.status, cacheControl: res.headers.get('cache-control'), pragma: res.headers.get('pragma'), type: res.headers.get('content-type'), body, claims, refreshClaims }
+  return {
+    status: res.status,
+    cacheControl: res.headers.get('cache-control'),
+    pragma: res.headers.get('pragma'),
+    type: res.headers.get('content-type'),
+    body,
+    claims,
+    refreshClaims,
+  }
 }
 
 const kc = await realKeycloak(t)
@@ -89,7 +128,9 @@ if (kc) {
     const emu = await startKeycloak({
       realm,
       clients: {
-        svc: { secret: 'right' }, off: { secret: 'right', enabled: false }, nosa: { secret: 'right', serviceAccounts: false },
+        svc: { secret: 'right' },
+        off: { secret: 'right', enabled: false },
+        nosa: { secret: 'right', serviceAccounts: false },
         nodag: { secret: 'right', directAccessGrants: false },
       },
       users: {

@@ -16,8 +16,18 @@ const CASES: Record<string, Case> = {
   'wrong-secret': { status: 401, error: 'unauthorized_client', description: INVALID, outcome: 'rejected' },
   'unknown-client': { status: 401, error: 'invalid_client', description: INVALID, outcome: 'rejected' },
   'disabled-client': { status: 401, error: 'invalid_client', description: INVALID, outcome: 'rejected' },
-  'no-service-account': { status: 401, error: 'unauthorized_client', description: 'Client not enabled to retrieve service account', outcome: 'rejected' },
-  'no-direct-grants': { status: 400, error: 'unauthorized_client', description: 'Client not allowed for direct access grants', outcome: 'rejected' },
+  'no-service-account': {
+    status: 401,
+    error: 'unauthorized_client',
+    description: 'Client not enabled to retrieve service account',
+    outcome: 'rejected',
+  },
+  'no-direct-grants': {
+    status: 400,
+    error: 'unauthorized_client',
+    description: 'Client not allowed for direct access grants',
+    outcome: 'rejected',
+  },
   'wrong-password': { status: 401, error: 'invalid_grant', description: 'Invalid user credentials', outcome: 'rejected' },
   // PROTOCOLS.md said 400 for an unknown user: Keycloak answers exactly as for a wrong password (no user enumeration).
   'unknown-user': { status: 401, error: 'invalid_grant', description: 'Invalid user credentials', outcome: 'rejected' },
@@ -77,17 +87,20 @@ if (kc) {
       t.test(name, async (t) => {
         const entry = ready[name]!
         t.equal(entry.state, 'failing', '/readyz: failing')
-        t.match(entry.lastError, { outcome: want.outcome, status: want.status, error: want.error, description: want.description, message }, '/readyz lastError')
+        t.match(entry.lastError, { outcome: want.outcome, status: want.status, error: want.error, description: want.description, message },
+          '/readyz lastError')
 
         const res = await request(`${url}/${name}/start-bp`)
         t.equal(res.statusCode, 503)
         const problem = await res.body.json() as Record<string, unknown>
-        t.match(problem, { code: 'TOKEN_UNAVAILABLE', credential: name, error: want.error, error_description: want.description }, '503 problem body')
+        t.match(problem, { code: 'TOKEN_UNAVAILABLE', credential: name, error: want.error, error_description: want.description },
+          '503 problem body')
         t.match(problem.detail, message, 'the detail carries Keycloak\'s answer')
 
         const line = logs.lines.find((l) => l.credential === name && typeof l.failures === 'number')
         t.ok(line, 'a log line names the credential')
-        t.equal(line?.level, want.outcome === 'rejected' ? 50 : 40, want.outcome === 'rejected' ? 'logged as error: rejected' : 'logged as warning')
+        t.equal(line?.level, want.outcome === 'rejected' ? 50 : 40,
+          want.outcome === 'rejected' ? 'logged as error: rejected' : 'logged as warning')
         t.match(String(line?.msg), message)
 
         const err: string[] = []

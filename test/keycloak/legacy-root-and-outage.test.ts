@@ -1,4 +1,5 @@
-// A second real Keycloak, started with --http-relative-path=/auth: `url: .../auth` works, and the server stopped and started again mid-traffic.
+// A second real Keycloak, started with --http-relative-path=/auth: `url: .../auth` works, and the server stopped
+// and started again mid-traffic.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -19,7 +20,14 @@ if (shared) {
     const dir = t.testdir({})
     // Keycloak imports only files named <realm>-realm.json.
     const file = join(dir, `${realm}-realm.json`)
-    writeFileSync(file, JSON.stringify({ realm, enabled: true, sslRequired: 'none', accessTokenLifespan: 8, clients: [confidentialClient('legacy', 'legacy-secret')] }))
+    writeFileSync(file,
+      JSON.stringify({
+        realm,
+        enabled: true,
+        sslRequired: 'none',
+        accessTokenLifespan: 8,
+        clients: [confidentialClient('legacy', 'legacy-secret')],
+      }))
     const kc = await KeycloakProcess.create(findJava()!, { relativePath: '/auth', importRealms: [file] })
     t.teardown(() => kc.dispose())
     let began = Date.now()
@@ -38,13 +46,14 @@ if (shared) {
     const statuses: Array<{ at: number, status: number, code?: string, retryAfter?: string }> = []
     let flowing = true
     const flow = (async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `flowing` to false when it is done
       while (flowing) {
         const res = await request(`${url}/api/start-bp`)
         const body = await res.body.text()
         const code = res.statusCode === 503 ? (JSON.parse(body) as { code: string }).code : undefined
         if (res.statusCode === 200) bearerSeen(up.requests.at(-1)!.headers.authorization)
         statuses.push({ at: Date.now(), status: res.statusCode, code, retryAfter: res.headers['retry-after'] as string | undefined })
-        await new Promise((r) => setTimeout(r, 50))
+        await new Promise((resolve) => setTimeout(resolve, 50))
       }
     })()
     t.teardown(async () => { flowing = false; await flow })
@@ -63,7 +72,9 @@ if (shared) {
     t.ok(firstFailure.at >= exp - 1000 - 500, 'not before the token had less than minValidity left')
     t.ok(statuses.filter((s) => s.at > stopAt && s.at < exp - 1500).every((s) => s.status === 200),
       'while Keycloak was down, the valid token kept serving')
-    const readyz = await (await request(`${admin}/readyz`)).body.json() as { credentials: { legacy: { state: string, lastError: { outcome: string } } } }
+    const readyz = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: { legacy: { state: string, lastError: { outcome: string } } }
+    }
     t.match(readyz.credentials.legacy, { state: 'expired', lastError: { outcome: 'error' } }, '/readyz: expired, the last attempt an error')
 
     began = Date.now()

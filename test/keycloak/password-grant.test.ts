@@ -23,7 +23,18 @@ if (kc) {
     t.teardown(() => up.close())
     const { url } = await startSidecar(t, {
       refresh: { minValidity: 1, jitter: 0 },
-      credentials: { user: { type: 'keycloak', url: kc.root, realm, grant: 'password', clientId: 'legacy-app', clientSecret: 'app-secret', username: 'alice', password: 'alice-password' } },
+      credentials: {
+        user: {
+          type: 'keycloak',
+          url: kc.root,
+          realm,
+          grant: 'password',
+          clientId: 'legacy-app',
+          clientSecret: 'app-secret',
+          username: 'alice',
+          password: 'alice-password',
+        }
+      },
       upstreams: { app: { target: up.url, credential: 'user', prefix: '/app' } },
     })
     const seen: Array<{ sid: string, jti: string, user: unknown }> = []

@@ -27,12 +27,22 @@ if (kc) {
     // The ES256 client knows only the RS256 key: an assertion with its own key must be refused.
     const realm = await kc.admin.createRealm(t, {
       realm: realmName('pkjwt'),
-      clients: [...keys.map((k) => signed(`signed-${k.alg}`, k.alg, { keys: [k.jwk] })), signed('signed-unknown', 'ES256', { keys: [keys[0]!.jwk] })],
+      clients: [...keys.map((k) => signed(`signed-${k.alg}`, k.alg, { keys: [k.jwk] })),
+        signed('signed-unknown', 'ES256', { keys: [keys[0]!.jwk] })],
     })
     const up = await startUpstream()
     t.teardown(() => up.close())
     const cred = (clientId: string, k: typeof keys[number]): Record<string, unknown> =>
-      ({ type: 'keycloak', url: kc.root, realm, clientId, clientAuth: 'private_key_jwt', privateKey: { file: k.file }, keyId: k.jwk.kid, alg: k.alg })
+      ({
+        type: 'keycloak',
+        url: kc.root,
+        realm,
+        clientId,
+        clientAuth: 'private_key_jwt',
+        privateKey: { file: k.file },
+        keyId: k.jwk.kid,
+        alg: k.alg,
+      })
     const { url, admin } = await startSidecar(t, {
       credentials: {
         ...Object.fromEntries(keys.map((k) => [k.alg, cred(`signed-${k.alg}`, k)])),
@@ -45,10 +55,14 @@ if (kc) {
       const res = await request(`${url}/${alg}/x`)
       t.equal(res.statusCode, 200, `${alg}: proxied`)
       await res.body.dump()
-      t.equal(decodeJwt(bearerSeen(up.requests.at(-1)!.headers.authorization)).azp, `signed-${alg}`, `${alg}: the token is the signed client's`)
+      t.equal(decodeJwt(bearerSeen(up.requests.at(-1)!.headers.authorization)).azp, `signed-${alg}`,
+        `${alg}: the token is the signed client's`)
     }
-    const readyz = await (await request(`${admin}/readyz`)).body.json() as { credentials: Record<string, { lastError: Record<string, unknown> | null }> }
-    t.match(readyz.credentials['wrong-key']!.lastError, { outcome: 'rejected', status: 400, error: 'invalid_client' }, 'an assertion signed with another key is rejected')
+    const readyz = await (await request(`${admin}/readyz`)).body.json() as {
+      credentials: Record<string, { lastError: Record<string, unknown> | null }>
+    }
+    t.match(readyz.credentials['wrong-key']!.lastError, { outcome: 'rejected', status: 400, error: 'invalid_client' },
+      'an assertion signed with another key is rejected')
     t.comment(`Keycloak on a wrong key: ${String(readyz.credentials['wrong-key']!.lastError?.message)}`)
   })
 }

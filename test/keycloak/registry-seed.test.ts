@@ -44,6 +44,7 @@ if (kc) {
       t.equal(Number(claims.exp) - Number(claims.iat), 300, 'the seed\'s 300-second tokens')
     }
     const readyz = await (await request(`${sidecar.admin}/readyz`)).body.json() as { credentials: Record<string, { state: string }> }
-    t.same(Object.fromEntries(Object.entries(readyz.credentials).map(([k, v]) => [k, v.state])), { registry: 'valid', 'registry-user': 'valid' })
+    t.same(Object.fromEntries(Object.entries(readyz.credentials).map(([k, v]) => [k, v.state])),
+      { registry: 'valid', 'registry-user': 'valid' })
   })
 }

@@ -27,12 +27,13 @@ if (kc) {
     const jtis = new Set<string>()
     let flowing = true
     const flow = (async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the test sets `flowing` to false when it is done
       while (flowing) {
         const res = await request(`${url}/api/start-bp`)
         statuses.push(res.statusCode)
         await res.body.dump()
         if (res.statusCode === 200) jtis.add(String(decodeJwt(bearerSeen(up.requests.at(-1)!.headers.authorization)).jti))
-        await new Promise((r) => setTimeout(r, 25))
+        await new Promise((resolve) => setTimeout(resolve, 25))
       }
     })()
     await until(() => jtis.size === 1 && statuses.length >= 5, 10_000, 'requests with the first token')
@@ -41,7 +42,7 @@ if (kc) {
     const second = await kc.admin.regenerateSecret(realm, 'rotated')
     t.not(second, first, 'Keycloak made a new secret')
     // The old secret is dead now; the token it got is still valid, and keeps serving.
-    await new Promise((r) => setTimeout(r, 500))
+    await new Promise((resolve) => setTimeout(resolve, 500))
     t.same([...jtis], [oldJti], 'the old token keeps serving until the file changes')
 
     vol.rotate(`${second}\n`)
@@ -50,7 +51,9 @@ if (kc) {
     await flow
     t.ok(statuses.length >= 10, `${statuses.length} requests during the rotation`)
     t.same([...new Set(statuses)], [200], 'not one 503 (or anything else) during the rotation')
-    const readyz = await (await request(`${sidecar.addresses.admin}/readyz`)).body.json() as { credentials: { registry: { state: string, lastError: unknown } } }
+    const readyz = await (await request(`${sidecar.addresses.admin}/readyz`)).body.json() as {
+      credentials: { registry: { state: string, lastError: unknown } }
+    }
     t.equal(readyz.credentials.registry.state, 'valid')
   })
 }

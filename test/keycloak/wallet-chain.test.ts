@@ -22,7 +22,16 @@ if (kc) {
     // A wallet that trusts another realm's issuer must refuse the same token: the check is real.
     const other = await startWallet({ keycloak: { issuer: kc.realm('master').issuer, jwksUrl: urls.jwksUrl } })
     t.teardown(() => other.close())
-    const user = { type: 'keycloak', url: kc.root, realm, grant: 'password', clientId: 'waltid_backend', clientSecret: 'wallet-client-secret', username: 'holder', password: 'holder-password' }
+    const user = {
+      type: 'keycloak',
+      url: kc.root,
+      realm,
+      grant: 'password',
+      clientId: 'waltid_backend',
+      clientSecret: 'wallet-client-secret',
+      username: 'holder',
+      password: 'holder-password',
+    }
     const { url } = await startSidecar(t, {
       credentials: {
         'wallet-user': user,

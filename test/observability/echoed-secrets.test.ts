@@ -20,7 +20,13 @@ function refreshThenEcho (): RawHandler {
   return (req, res, body) => {
     if (++n > 1) return echo(req, res, body)
     void signJwt({ sub: 'u', exp: Math.floor(Date.now() / 1000) + 3600 }).then((token) => {
-      const text = JSON.stringify({ access_token: token, expires_in: 3, refresh_token: `refresh-${'R'.repeat(24)}+/=`, refresh_expires_in: 1800, token_type: 'Bearer' })
+      const text = JSON.stringify({
+        access_token: token,
+        expires_in: 3,
+        refresh_token: `refresh-${'R'.repeat(24)}+/=`,
+        refresh_expires_in: 1800,
+        token_type: 'Bearer',
+      })
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
     })
   }
@@ -39,9 +45,30 @@ t.test('every secret of the request is redacted from an echoing identity service
     post: { ...kcBase, clientId: 'echo-post', clientSecret: `post-${SECRET}` },
     basic: { ...kcBase, clientId: 'echo-basic', clientSecret: `basic-${SECRET}`, clientAuth: 'client_secret_basic' },
     signed: { ...kcBase, clientId: 'echo-signed', clientAuth: 'private_key_jwt', privateKey: await exportPKCS8(privateKey) },
-    password: { ...kcBase, clientId: 'echo-pw', clientSecret: `pwclient-${SECRET}`, grant: 'password', username: 'alice', password: `kc-${PASSWORD}` },
-    refresh: { type: 'keycloak', tokenUrl: refreshing.tokenUrl, clientId: 'echo-refresh', grant: 'password', username: 'bob', password: `refresh-${PASSWORD}` },
-    regards: { type: 'regards', url: regardsEcho.url, tenant: 'project1', client: { id: 'echo-client', secret: `regards-${SECRET}` }, username: 'u@x', password: `regards-${PASSWORD}` },
+    password: {
+      ...kcBase,
+      clientId: 'echo-pw',
+      clientSecret: `pwclient-${SECRET}`,
+      grant: 'password',
+      username: 'alice',
+      password: `kc-${PASSWORD}`,
+    },
+    refresh: {
+      type: 'keycloak',
+      tokenUrl: refreshing.tokenUrl,
+      clientId: 'echo-refresh',
+      grant: 'password',
+      username: 'bob',
+      password: `refresh-${PASSWORD}`,
+    },
+    regards: {
+      type: 'regards',
+      url: regardsEcho.url,
+      tenant: 'project1',
+      client: { id: 'echo-client', secret: `regards-${SECRET}` },
+      username: 'u@x',
+      password: `regards-${PASSWORD}`,
+    },
     wallet: { type: 'waltid-wallet', url: walletEcho.url, username: 'carol', password: `wallet-${PASSWORD}` },
     chain: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'chain', clientSecret: 'chain-S3cret-value' },
     chained: { type: 'waltid-wallet', url: walletEcho.url, keycloak: 'chain' },
@@ -67,11 +94,14 @@ t.test('every secret of the request is redacted from an echoing identity service
     t.equal(res.statusCode, 503, `${n}: 503`)
   }
   const status = running.sidecar.tokens.status()
-  t.match(status.post!.lastError!.description, /request .*client_secret=\[redacted\]/, 'the echo still reaches lastError, with the secret redacted')
+  t.match(status.post!.lastError!.description, /request .*client_secret=\[redacted\]/,
+    'the echo still reaches lastError, with the secret redacted')
   t.match(status.basic!.lastError!.description, /basic \[redacted\]/, 'the Basic header value too')
-  t.match(JSON.parse(bodies[0]!), { code: 'TOKEN_UNAVAILABLE', error: /^unauthorized_client /, error_description: /\[redacted\]/ }, 'and the 503 body')
+  t.match(JSON.parse(bodies[0]!), { code: 'TOKEN_UNAVAILABLE', error: /^unauthorized_client /, error_description: /\[redacted\]/ },
+    'and the 503 body')
 
   const { hits, sensitive, sources } = await scanSidecar(running)
   t.same(hits, [], `no secret, assertion or token in ${sources.length} sources (${sensitive} sensitive strings looked for)`)
-  t.comment(`echoing identity services: ${names.length} credentials refused, ${sensitive} sensitive strings looked for, ${hits.length} found`)
+  t.comment(`echoing identity services: ${names.length} credentials refused, ${sensitive} sensitive strings looked for, ` +
+    `${hits.length} found`)
 })

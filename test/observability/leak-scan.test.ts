@@ -16,7 +16,16 @@ async function start (t: Test): Promise<Running & { kc: KeycloakEmulator }> {
   const kc = await startKeycloak({ clients: { 'leak-client': { secret: SECRET } } })
   t.teardown(() => kc.close())
   const running = await startSidecar(t, {
-    credentials: { kc: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'leak-client', clientSecret: SECRET, clientAuth: 'client_secret_basic' } },
+    credentials: {
+      kc: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: 'leak-client',
+        clientSecret: SECRET,
+        clientAuth: 'client_secret_basic',
+      }
+    },
     upstreams: { none: { target: 'http://127.0.0.1:9', credential: 'kc', prefix: '/none' } },
   })
   await until(() => running.sidecar.tokens.usable('kc') !== undefined, 5000, 'a token')
@@ -83,7 +92,8 @@ t.test('the guard fails the test before it ends, and the process after close', a
   running.sidecar.logger.info({ note: FAKE }, 'deliberate leak')
   const before = leakStats()
   await stub.onbeforeend()
-  t.match(failures, [/^leak scan: 2 sensitive string\(s\) in sidecar output: leak-scan fake token \[sha256:[0-9a-f]{8}\] in logs/], 'the test fails, naming kind, fingerprint and source')
+  t.match(failures, [/^leak scan: 2 sensitive string\(s\) in sidecar output: leak-scan fake token \[sha256:[0-9a-f]{8}\] in logs/],
+    'the test fails, naming kind, fingerprint and source')
   t.notOk(failures.join('').includes(FAKE), 'without the token itself')
   t.equal(leakStats().hits, before.hits + 2, 'tallied')
 

@@ -1,4 +1,5 @@
-// log.format: JSON lines with `level` as a label by default, pretty lines (pino-pretty, loaded only then) in a terminal or when asked, from the bundle too.
+// log.format: JSON lines with `level` as a label by default, pretty lines (pino-pretty, loaded only then) in a terminal or
+// when asked, from the bundle too.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,7 +21,8 @@ t.test('the default: pretty on a terminal, JSON elsewhere; log.format wins', asy
 })
 
 /** Runs the bundle from a copy of the image's files (no node_modules anywhere above), with `log` set. */
-async function runBundle (t: Test, log: Record<string, unknown>): Promise<{ out: () => string, stop: () => Promise<number | null>, kc: { issued: string[] } }> {
+async function runBundle (t: Test,
+  log: Record<string, unknown>): Promise<{ out: () => string, stop: () => Promise<number | null>, kc: { issued: string[] } }> {
   const kc = await startKeycloak({ clients: { 'test-ext': { secret: 's3cret' } } })
   t.teardown(() => kc.close())
   const up = await startUpstream()
@@ -35,13 +37,15 @@ async function runBundle (t: Test, log: Record<string, unknown>): Promise<{ out:
   }))
   const app = imageTree(mkdtempSync(join(tmpdir(), 'tokenproxy-image-')))
   t.teardown(() => rmSync(app, { recursive: true, force: true }))
-  const proc = spawn(process.execPath, ['dist/cli.js', 'run', '--config', file], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
+  const proc = spawn(process.execPath, ['dist/cli.js', 'run', '--config', file],
+    { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '' } })
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let out = ''
   proc.stdout.on('data', (c: Buffer) => { out += c.toString() })
   proc.stderr.on('data', (c: Buffer) => { out += c.toString() })
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
-  await until(() => /"listen": ?"http:\/\/127\.0\.0\.1:\d+"/.test(out) && out.includes('token obtained'), 8000, 'the sidecar to listen and get its token')
+  await until(() => /"listen": ?"http:\/\/127\.0\.0\.1:\d+"/.test(out) && out.includes('token obtained'), 8000,
+    'the sidecar to listen and get its token')
   const listen = /"listen": ?"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)![1]!
   const res = await request(`${listen}/registry/start-bp`)
   t.equal(res.statusCode, 200)
@@ -55,8 +59,10 @@ t.test('log.format: pretty, from the bundle without node_modules: readable lines
   t.equal(await r.stop(), 0)
   const lines = r.out().trimEnd().split('\n')
   t.notOk(lines.some((l) => l.startsWith('{')), 'no JSON line')
-  t.ok(lines.some((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: tokenproxy listening \{"addresses":/.test(l)), 'time, level label, message, fields on one line')
-  t.ok(lines.some((l) => /^\[[\d:.]+\] INFO: GET \/registry\/start-bp -> registry 200 [\d.]+ms \{"method":"GET","route":"\/registry"/.test(l)), 'the access-log line')
+  t.ok(lines.some((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: tokenproxy listening \{"addresses":/.test(l)),
+    'time, level label, message, fields on one line')
+  const accessLine = /^\[[\d:.]+\] INFO: GET \/registry\/start-bp -> registry 200 [\d.]+ms \{"method":"GET","route":"\/registry"/
+  t.ok(lines.some((l) => accessLine.test(l)), 'the access-log line')
   const stopping = lines.findIndex((l) => l.includes('INFO: stopping: finishing in-flight requests'))
   t.ok(stopping > 0, 'the stopping line')
   t.match(lines.at(-1), /INFO: tokenproxy stopped$/, '"tokenproxy stopped" is the last line, after "stopping"')
@@ -68,7 +74,8 @@ t.test('JSON (the default off a terminal): level is the label', async (t) => {
   t.equal(await r.stop(), 0)
   const lines = r.out().trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
   t.ok(lines.length > 4)
-  t.ok(lines.every((l) => typeof l.level === 'string' && ['info', 'warn'].includes(l.level)), 'every level is "info" or "warn", not a number')
+  t.ok(lines.every((l) => typeof l.level === 'string' && ['info', 'warn'].includes(l.level)),
+    'every level is "info" or "warn", not a number')
   t.match(lines.find((l) => l.route === '/registry'), { level: 'info', method: 'GET', upstream: 'registry', status: 200 })
   t.equal(lines.at(-1)!.msg, 'tokenproxy stopped')
 })

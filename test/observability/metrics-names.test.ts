@@ -89,7 +89,8 @@ t.test('the six SPEC metrics with their types and labels, plus prom-client defau
 
   const all = samples(text)
   for (const [name, spec] of Object.entries(SPEC)) {
-    const family = all.filter((s) => s.name === name || (spec.type === 'histogram' && /^(.*)_(bucket|sum|count)$/.exec(s.name)?.[1] === name))
+    const family = all.filter((s) => s.name === name ||
+      (spec.type === 'histogram' && /^(.*)_(bucket|sum|count)$/.exec(s.name)?.[1] === name))
     t.ok(family.length > 0, `${name} has samples`)
     const labelSets = new Set(family.map((s) => Object.keys(s.labels).filter((l) => l !== 'le').sort().join(',')))
     t.same([...labelSets], [spec.labels.join(',')], `${name} labels: ${spec.labels.join(', ')}`)
@@ -112,7 +113,8 @@ t.test('the six SPEC metrics with their types and labels, plus prom-client defau
   const current = kc.issued.filter((tok) => claimsOf(tok).azp === 'test-client').at(-1)!
   const gauge = value(all, 'tokenproxy_token_expiry_timestamp_seconds', { credential: 'kc' })!
   t.ok(Math.abs(gauge - claimsOf(current).exp!) <= 1, `expiry gauge ${gauge} is the token's exp ${claimsOf(current).exp} (±1 s)`)
-  t.equal(value(all, 'tokenproxy_token_expiry_timestamp_seconds', { credential: 'bad' }), undefined, 'no gauge for a credential that never held a token')
+  t.equal(value(all, 'tokenproxy_token_expiry_timestamp_seconds', { credential: 'bad' }), undefined,
+    'no gauge for a credential that never held a token')
 })
 
 t.test('two sidecars in one process do not share a registry', async (t) => {

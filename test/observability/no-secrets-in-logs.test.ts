@@ -56,7 +56,9 @@ t.test('a scenario with success, refresh, a 401 replay, an IdP failure and a rej
   const clientAuth = `Basic ${b64(`app:${CLIENT_PASSWORD}`)}`
 
   // Success, on every credential, with the client's own credentials in the request.
-  for (const n of ['good', 'basic', 'filed']) t.equal(await call(`/${n}/x?q=1`, { headers: { authorization: clientAuth } }), 200, `${n}: 200`)
+  for (const n of ['good', 'basic', 'filed']) {
+    t.equal(await call(`/${n}/x?q=1`, { headers: { authorization: clientAuth } }), 200, `${n}: 200`)
+  }
   // Refresh ahead.
   await until(() => logs.find('token obtained').filter((l) => l.credential === 'good').length >= 2, 6000, 'a refresh of good')
   // Upstream 401 -> one replay with a fresh token.
@@ -64,7 +66,11 @@ t.test('a scenario with success, refresh, a 401 replay, an IdP failure and a rej
   t.equal(await call('/good/replay'), 200, '401 replayed')
   t.equal(up.rejections, 1)
   // IdP failure while a fresh token is needed -> 503.
-  kc.setFault({ kind: 'status', status: 500, body: '{"error":"unknown_error","error_description":"For more on this error consult the server log."}' })
+  kc.setFault({
+    kind: 'status',
+    status: 500,
+    body: '{"error":"unknown_error","error_description":"For more on this error consult the server log."}',
+  })
   up.setMode({ kind: 'reject', tokens: 'all', times: 1 })
   t.equal(await call('/good/idp-down'), 503, 'IdP failure: 503')
   kc.setFault(null)
@@ -146,7 +152,7 @@ t.test('createLogger redacts secret-bearing fields', async (t) => {
     headers: { authorization: 'Basic hdr', accept: 'application/json' },
     keep: 'visible',
   }, 'redaction check')
-  await new Promise((r) => setImmediate(r))
+  await new Promise((resolve) => setImmediate(resolve))
   const line = JSON.parse(out.trim()) as Record<string, unknown>
   t.match(line, {
     msg: 'redaction check',
@@ -165,7 +171,11 @@ t.test('createLogger redacts secret-bearing fields', async (t) => {
     headers: { authorization: '[redacted]', accept: 'application/json' },
     keep: 'visible',
   })
-  for (const v of ['eyJ.top.level', 'pw-top', 'cs-top', 'cs_top', 'at-top', 'rt-top', 'tk-top', 'sec-top', 'pk-top', 'nested-header', 'Basic pa', 'Bearer wa', 'pw-nested', 'at-nested', 'cs-nested', 'Basic hdr']) {
+  const secrets = [
+    'eyJ.top.level', 'pw-top', 'cs-top', 'cs_top', 'at-top', 'rt-top', 'tk-top', 'sec-top', 'pk-top', 'nested-header', 'Basic pa',
+    'Bearer wa', 'pw-nested', 'at-nested', 'cs-nested', 'Basic hdr',
+  ]
+  for (const v of secrets) {
     t.notOk(out.includes(v), `${v} not in the output`)
   }
 })

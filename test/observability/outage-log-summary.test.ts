@@ -19,18 +19,26 @@ t.test('twenty failed client requests: one warning at once, then one line with t
       other: { target: 'http://127.0.0.1:9', credential: 'other', prefix: '/other' },
     },
   }, { summaryIntervalMs: 300 })
-  await until(() => s.sidecar.tokens.status().registry!.state === 'failing' && s.sidecar.tokens.status().other!.state === 'failing', 3000, 'both credentials failing')
+  const failing = (name: string): boolean => s.sidecar.tokens.status()[name]!.state === 'failing'
+  await until(() => failing('registry') && failing('other'), 3000, 'both credentials failing')
   const statuses = await Promise.all([
     ...Array.from({ length: 20 }, async () => (await request(`${s.url}/registry/x`)).statusCode),
     (async () => (await request(`${s.url}/other/x`)).statusCode)(),
   ])
   t.same(new Set(statuses), new Set([503]), 'every client got 503')
-  const about = (name: string): Array<Record<string, unknown>> => s.logs.lines.filter((l) => l.code === 'TOKEN_UNAVAILABLE' && l.credential === name)
+  const about = (name: string): Array<Record<string, unknown>> =>
+    s.logs.lines.filter((l) => l.code === 'TOKEN_UNAVAILABLE' && l.credential === name)
   await until(() => about('registry').length === 2, 3000, 'the summary line')
   const [first, summary] = about('registry')
   t.match(first, { level: 40, msg: /^no usable access token for credential "registry"/ })
   t.notOk('count' in first!, 'the first is logged as it is')
-  t.match(summary, { level: 40, count: 19, intervalS: 0.3, msg: /^19 more like this in the last 0\.3s; the last: no usable access token for credential "registry"/ })
+  t.match(summary,
+    {
+      level: 40,
+      count: 19,
+      intervalS: 0.3,
+      msg: /^19 more like this in the last 0\.3s; the last: no usable access token for credential "registry"/,
+    })
   t.equal(about('other').length, 1, 'another credential has its own line')
 })
 

@@ -14,7 +14,10 @@ function capture (level: string): { logger: Logger, lines: Array<Record<string, 
   let made = 0
   const child = logger.child
   // pino children inherit from their parent, so this counts every child made below `logger`.
-  logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) { made++; return child.apply(this, args) } as typeof logger.child
+  logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) {
+    made++; return child.apply(this,
+      args)
+  } as typeof logger.child
   return { logger, lines, children: () => made }
 }
 

@@ -56,7 +56,8 @@ export async function redisForTest (t: Test, opts: { tls?: SelfSigned } = {}): P
 function spawnServer (port: number, password: string, tls?: SelfSigned): Promise<ChildProcess> {
   const listen = tls === undefined
     ? ['--port', String(port)]
-    : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-auth-clients', 'no']
+    : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-auth-clients',
+        'no']
   const args = [...listen, '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no']
   const proc = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -79,7 +80,13 @@ export async function startRedis (opts: { tls?: SelfSigned } = {}): Promise<Redi
   const password = `redis-${randomBytes(9).toString('hex')}`
   let proc = await spawnServer(port, password, opts.tls)
   const connectAdmin = (): Redis => {
-    const c = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 1, ...(opts.tls === undefined ? {} : { tls: { ca: opts.tls.cert } }) })
+    const c = new Redis({
+      port,
+      host: '127.0.0.1',
+      password,
+      maxRetriesPerRequest: 1,
+      ...(opts.tls === undefined ? {} : { tls: { ca: opts.tls.cert } }),
+    })
     c.on('error', () => {})
     return c
   }

@@ -42,7 +42,9 @@ t.test('default (forwarded: strip): none of them reach the upstream, and tokenpr
 
 t.test('forwarded: set: the client\'s are replaced by what tokenproxy saw', async (t) => {
   const { headers, host } = await forwarded(t, { forwarded: 'set' })
-  for (const h of [...URL_OVERRIDES, ...METHOD_OVERRIDES, 'forwarded', 'x-real-ip', 'x-forwarded-port', 'x-forwarded-server']) t.equal(headers[h], undefined, `${h} removed`)
+  for (const h of [...URL_OVERRIDES, ...METHOD_OVERRIDES, 'forwarded', 'x-real-ip', 'x-forwarded-port', 'x-forwarded-server']) {
+    t.equal(headers[h], undefined, `${h} removed`)
+  }
   t.equal(headers['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For: the client\'s address')
   t.equal(headers['x-forwarded-proto'], 'http', 'X-Forwarded-Proto: http, as the client spoke')
   t.equal(headers['x-forwarded-host'], host, 'X-Forwarded-Host: the Host the client asked for')

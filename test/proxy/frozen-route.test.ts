@@ -24,7 +24,8 @@ function hold (base: string, text: string): { socket: Socket, closed: Promise<{ 
 t.test('a body that stalls after one byte: 408 REQUEST_TIMEOUT problem+json, the connection closed', async (t) => {
   const s = await startStack(t, { doc: { listen: { host: '127.0.0.1', port: 0, ...LIMITS } } })
   const start = Date.now()
-  const res = await rawRequest(s.url, 'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: keep-alive', '{')
+  const res = await rawRequest(s.url,
+    'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: keep-alive', '{')
   const ms = Date.now() - start
   t.equal(res.status, 408)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
@@ -60,7 +61,8 @@ t.test('with every upstream connection held by stalled uploads, a request waits 
     upstream: { connections: 2, timeout: 1 },
   })
   // Two uploads that send their headers and one body byte, then nothing: each holds one of the two connections.
-  const stalled = [0, 1].map(() => hold(s.url, 'POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx'))
+  const stalled = [0, 1].map(() => hold(s.url,
+    'POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx'))
   t.teardown(() => { for (const c of stalled) c.socket.destroy() })
   await new Promise((resolve) => setTimeout(resolve, 300))
   const start = Date.now()
@@ -77,12 +79,15 @@ t.test('with every upstream connection held by stalled uploads, a request waits 
   t.comment(`frozen-route wait: ${ms} ms with 2 of 2 upstream connections held by stalled uploads`)
 })
 
-t.test('the attack as reported: 128 uploads stalled after one byte hold the default 128 connections; the route still answers, in bounded time', async (t) => {
+const attackTitle = 'the attack as reported: 128 uploads stalled after one byte hold the default 128 connections; ' +
+  'the route still answers, in bounded time'
+t.test(attackTitle, async (t) => {
   const s = await startStack(t, {
     doc: { listen: { host: '127.0.0.1', port: 0, bodyTimeout: 2 } },
     upstream: { timeout: 1 },
   })
-  const stalled = Array.from({ length: 128 }, () => hold(s.url, 'POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx'))
+  const stalled = Array.from({ length: 128 },
+    () => hold(s.url, 'POST /registry/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx'))
   t.teardown(() => { for (const c of stalled) c.socket.destroy() })
   await new Promise((resolve) => setTimeout(resolve, 500))
   const start = Date.now()
@@ -93,7 +98,8 @@ t.test('the attack as reported: 128 uploads stalled after one byte hold the defa
   t.ok(ms < 5000, `after ${ms} ms (it waited over 40 s before)`)
   const ends = await Promise.all(stalled.map(async (c) => await c.closed))
   t.same([...new Set(ends.map((e) => /^HTTP\/1\.1 (\d+)/.exec(e.got)?.[1]))], ['408'], 'every stalled upload got 408')
-  t.ok(Math.max(...ends.map((e) => e.ms)) < 8000, `all ${ends.length} closed within ${Math.max(...ends.map((e) => e.ms))} ms (bodyTimeout 2 s)`)
+  t.ok(Math.max(...ends.map((e) => e.ms)) < 8000,
+    `all ${ends.length} closed within ${Math.max(...ends.map((e) => e.ms))} ms (bodyTimeout 2 s)`)
   t.comment(`frozen-route wait with 128 of 128 default connections held: ${ms} ms (${res.statusCode})`)
 })
 

@@ -6,12 +6,24 @@ import { startUpstream } from '../peers/upstream.js'
 import { startSidecar } from '../helpers/sidecar.js'
 
 t.test('injects the IdP token and replaces every client credential', async (t) => {
-  const idp = await startOidcKeycloak({ realm: 'consent-01-external-system', clients: [{ client_id: 'test-ext', client_secret: 's3cret', token_endpoint_auth_method: 'client_secret_post' }] })
+  const idp = await startOidcKeycloak({
+    realm: 'consent-01-external-system',
+    clients: [{ client_id: 'test-ext', client_secret: 's3cret', token_endpoint_auth_method: 'client_secret_post' }],
+  })
   t.teardown(() => idp.close())
   const up = await startUpstream()
   t.teardown(() => up.close())
   const { url } = await startSidecar(t, {
-    credentials: { registry: { type: 'keycloak', url: idp.root, realm: idp.realm, clientId: 'test-ext', clientSecret: 's3cret', scope: 'api:read' } },
+    credentials: {
+      registry: {
+        type: 'keycloak',
+        url: idp.root,
+        realm: idp.realm,
+        clientId: 'test-ext',
+        clientSecret: 's3cret',
+        scope: 'api:read',
+      }
+    },
     upstreams: { registry: { target: up.url, credential: 'registry', prefix: '/registry' } },
   })
   const res = await request(`${url}/registry/start-bp?x=1`, {

@@ -1,4 +1,5 @@
-// Repeated slashes are merged before routing (nginx's merge_slashes): /registry//start-bp reaches {target}/start-bp; real escapes stay refused.
+// Repeated slashes are merged before routing (nginx's merge_slashes): /registry//start-bp reaches
+// {target}/start-bp; real escapes stay refused.
 import t from 'tap'
 import { rawRequest, startStack } from '../helpers/proxy-fixture.js'
 

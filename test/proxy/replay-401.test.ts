@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { listenPeer, readBody } from '../peers/peer-kit.js'
 import type { RecordedUpstreamRequest } from '../peers/upstream.js'
 import { until } from '../helpers/sidecar.js'
-import { bearerOf, metricValue, rawValues, scrape, startStack } from '../helpers/proxy-fixture.js'
+import { bearerOf, metricValue, rawValues, startStack } from '../helpers/proxy-fixture.js'
 
 const RETRIES = 'tokenproxy_upstream_auth_retries_total'
 /** For the cases that send many 401s in a row: without the refetch floor (test/proxy/refetch-floor.test.ts), each gets a fresh token. */
@@ -15,7 +15,7 @@ const NO_FLOOR = { build: { refetchLimit: { max: Infinity, windowMs: 0 } } }
 /** Yields each part after a pause, so the body reaches the sidecar as a real chunked stream. */
 async function * slowly (parts: string[]): AsyncGenerator<Buffer> {
   for (const p of parts) {
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
     yield Buffer.from(p)
   }
 }
@@ -54,10 +54,14 @@ t.test('GET: the refused token is replaced and the request replayed once', async
 t.test('POST with a small body is replayed with the identical body and content-type', async (t) => {
   const s = await startStack(t, NO_FLOOR)
   const cases: Array<{ type: string, body: string }> = [
-    { type: 'application/json; charset=UTF-8', body: JSON.stringify({ processDefinitionKey: 'demo', note: 'été ✓', pad: 'x'.repeat(200_000) }) },
+    {
+      type: 'application/json; charset=UTF-8',
+      body: JSON.stringify({ processDefinitionKey: 'demo', note: 'été ✓', pad: 'x'.repeat(200_000) }),
+    },
     {
       type: 'multipart/form-data; boundary=----tokenproxyBoundary7MA4YWxk',
-      body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
+      body: '------tokenproxyBoundary7MA4YWxk\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n' +
+        'Content-Type: text/plain\r\n\r\nhello\r\n------tokenproxyBoundary7MA4YWxk--\r\n',
     },
     // The largest replayable body: SPEC says "buffered under 1 MiB".
     { type: 'application/octet-stream', body: 'z'.repeat(1024 * 1024 - 1) },
@@ -98,7 +102,8 @@ t.test('a burst of 401s for the same token causes a single token fetch', async (
     const token = bearerOf(req.headers)
     if (token === old) {
       held.push(() => {
-        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+          .end('{"error":"invalid_token"}')
       })
       if (held.length === 1) setTimeout(releaseAll, 3000).unref() // don't hang if fewer than N ever arrive
       if (held.length === N || released > 0) releaseAll()
@@ -119,7 +124,8 @@ t.test('a burst of 401s for the same token causes a single token fetch', async (
   const fresh = new Set(answers.map((a) => a.body.token))
   t.equal(fresh.size, 1, 'all replays used the same fresh token')
   t.notOk(fresh.has(old))
-  t.same(answers.map((a) => a.body.url).sort(), Array.from({ length: N }, (_, i) => `/burst/${i}`).sort(), 'each replay went to its own path')
+  t.same(answers.map((a) => a.body.url).sort(), Array.from({ length: N }, (_, i) => `/burst/${i}`).sort(),
+    'each replay went to its own path')
   t.equal(s.up.requests.length, 2 * N, 'upstream saw each request twice')
   t.equal(s.idp.tokenRequests, 2, 'IdP saw exactly one extra token request')
   t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), N, 'one retry per request')
@@ -137,9 +143,10 @@ t.test('an upstream that refuses every token gets one replay per request, and th
     const [a, b] = s.up.requests.slice(-2) as [RecordedUpstreamRequest, RecordedUpstreamRequest]
     t.not(bearerOf(a.headers), bearerOf(b.headers), `request ${i}: replay used a fresh token`)
   }
-  await new Promise((r) => setTimeout(r, 200))
+  await new Promise((resolve) => setTimeout(resolve, 200))
   // one fetch per request for the original token; a refused fresh token may or may not be dropped too
-  t.ok(s.idp.tokenRequests >= 3 && s.idp.tokenRequests <= 5, `IdP not hammered (${s.idp.tokenRequests} token requests for 2 client requests)`)
+  t.ok(s.idp.tokenRequests >= 3 && s.idp.tokenRequests <= 5,
+    `IdP not hammered (${s.idp.tokenRequests} token requests for 2 client requests)`)
   t.equal(s.up.requests.length, 4, 'no further upstream requests')
   t.equal(metricValue(await s.scrape(), RETRIES, { upstream: 'registry' }), 2, 'one retry per request')
 })
@@ -153,8 +160,16 @@ t.test('a streamed body that gets a 401 is not replayed; the 401 goes back', asy
       make: () => ({ body: Readable.from(slowly(['{"a":', '1}'])), headers: { 'content-type': 'application/json' } }),
       bytes: 7,
     },
-    { what: 'declared over 1 MiB', make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }), bytes: big.length },
-    { what: 'declared exactly 1 MiB', make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }), bytes: 1024 * 1024 },
+    {
+      what: 'declared over 1 MiB',
+      make: () => ({ body: big, headers: { 'content-type': 'application/octet-stream' } }),
+      bytes: big.length,
+    },
+    {
+      what: 'declared exactly 1 MiB',
+      make: () => ({ body: big.subarray(0, 1024 * 1024), headers: { 'content-type': 'application/octet-stream' } }),
+      bytes: 1024 * 1024,
+    },
   ]
   let fetches = 1
   for (const b of bodies) {
@@ -201,7 +216,7 @@ t.test('a replayable body is forwarded as it arrives, not after the client has s
   async function * body (): AsyncGenerator<Buffer> {
     yield head
     // A store-and-forward proxy would hold the first part until the last: give up waiting after 3 s.
-    early = await Promise.race([sawFirstPart.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))])
+    early = await Promise.race([sawFirstPart.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000))])
     yield tail
   }
   const res = await request(`${s.url}/registry/upload`, {
@@ -221,7 +236,8 @@ t.test('a 401 sent before the body has fully arrived: the replay still carries t
     if (token === refused) {
       // Refuse at once, without reading the body (as an auth filter in front of a real service does).
       attempts.push({ token, bytes: -1, sha: '' })
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+        .end('{"error":"invalid_token"}')
       req.resume()
       return
     }
@@ -235,7 +251,7 @@ t.test('a 401 sent before the body has fully arrived: the replay still carries t
   async function * body (): AsyncGenerator<Buffer> {
     for (const p of parts) {
       yield p
-      await new Promise((r) => setTimeout(r, 150))
+      await new Promise((resolve) => setTimeout(resolve, 150))
     }
   }
   const res = await request(`${s.url}/registry/upload`, {

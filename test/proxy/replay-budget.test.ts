@@ -1,4 +1,5 @@
-// Bodies kept for a 401 replay share listen.replayBudget: past it a body streams and its 401 goes back; the budget comes back when the exchange ends.
+// Bodies kept for a 401 replay share listen.replayBudget: past it a body streams and its 401 goes back; the budget
+// comes back when the exchange ends.
 import t from 'tap'
 import { request } from 'undici'
 import { bearerOf, startStack } from '../helpers/proxy-fixture.js'
@@ -12,16 +13,23 @@ t.test('with a 1 MiB budget, a second 600 KiB body is not kept while the first i
     build: { refetchLimit: { max: Infinity, windowMs: 0 } },
     handler: (req, res, rec) => {
       if (rec.url === '/reject' && bearerOf(req.headers) === stale) {
-        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end('{"error":"invalid_token"}')
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+          .end('{"error":"invalid_token"}')
         return
       }
-      const answer = (): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: rec.url, bytes: rec.bodyBytes })) }
+      const answer = (): void => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+          url: rec.url,
+          bytes: rec.bodyBytes,
+        }))
+      }
       if (rec.url === '/hold') setTimeout(answer, 1000)
       else answer()
     },
   })
   const post = async (path: string): Promise<{ status: number, body: string }> => {
-    const res = await request(`${s.url}/registry${path}`, { method: 'POST', body: BODY, headers: { 'content-type': 'application/octet-stream' } })
+    const res = await request(`${s.url}/registry${path}`,
+      { method: 'POST', body: BODY, headers: { 'content-type': 'application/octet-stream' } })
     return { status: res.statusCode, body: await res.body.text() }
   }
   stale = s.sidecar.tokens.usable('registry')!.token

@@ -1,4 +1,5 @@
-// tokenproxy_requests_total and tokenproxy_request_duration_seconds count each proxied request once, by upstream, method and the status the client got.
+// tokenproxy_requests_total and tokenproxy_request_duration_seconds count each proxied request once, by upstream, method
+// and the status the client got.
 import t from 'tap'
 import { request } from 'undici'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
@@ -28,7 +29,8 @@ t.test('requests are counted by upstream, method and status; duration by upstrea
   await until(() => sidecar.tokens.status().broken?.state === 'failing', 5000, 'the broken credential to fail')
 
   const send = async (method: string, path: string, body?: string): Promise<number> => {
-    const res = await request(`${url}${path}`, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }) })
+    const res = await request(`${url}${path}`,
+      { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }) })
     await res.body.dump()
     return res.statusCode
   }
@@ -66,7 +68,8 @@ t.test('requests are counted by upstream, method and status; duration by upstrea
   t.ok(metricValue(m, `${DURATION}_sum`, { upstream: 'registry' }) > 0, 'durations were observed')
   t.notOk(m.some((s) => s.name.startsWith(DURATION) && s.labels.upstream === 'none'), 'unrouted requests have no duration sample')
   for (const s of m.filter((x) => x.name === REQUESTS)) {
-    t.ok(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'].includes(s.labels.method!), `method label ${s.labels.method} is bounded`)
+    t.ok(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'].includes(s.labels.method!),
+      `method label ${s.labels.method} is bounded`)
   }
 })
 

@@ -1,4 +1,5 @@
-// Not an open proxy: unknown prefixes get 404 NO_ROUTE; escaping paths, absolute-form targets and CONNECT get 400 BAD_REQUEST without reaching the upstream.
+// Not an open proxy: unknown prefixes get 404 NO_ROUTE; escaping paths, absolute-form targets and CONNECT get 400 BAD_REQUEST
+// without reaching the upstream.
 import t, { type Test } from 'tap'
 import { rawRequest, startStack, type RawResponse } from '../helpers/proxy-fixture.js'
 

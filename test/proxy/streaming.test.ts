@@ -70,6 +70,7 @@ t.test('memory does not grow with the size of a download read slowly', async (t)
   s.up.setMode({ kind: 'big', bytes })
   // warm up the path (connections, JIT) so the baseline includes them
   const warm = await request(`${s.url}/registry/warm`, { method: 'GET' })
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- reads the body without keeping it
   for await (const _ of warm.body) { /* drain */ }
   s.up.setMode({ kind: 'big', bytes })
 
@@ -89,7 +90,7 @@ t.test('memory does not grow with the size of a download read slowly', async (t)
       // a slow reader: the upstream could fill the sidecar much faster than this drains it
       sinceSleep = 0
       peak = Math.max(peak, process.memoryUsage().rss)
-      await new Promise((r) => setTimeout(r, 10))
+      await new Promise((resolve) => setTimeout(resolve, 10))
     }
   }
   const growth = peak - before

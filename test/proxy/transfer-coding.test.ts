@@ -7,7 +7,9 @@ const chunked = (body: Buffer): string => `${body.length.toString(16)}\r\n${body
 
 t.test('Transfer-Encoding: gzip, chunked: 400 BAD_REQUEST, nothing forwarded', async (t) => {
   const s = await startStack(t)
-  const res = await rawRequest(s.url, 'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked', chunked(Buffer.from(gzipSync('{"a":1}').toString('base64'))))
+  const res = await rawRequest(s.url,
+    'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked',
+    chunked(Buffer.from(gzipSync('{"a":1}').toString('base64'))))
   t.equal(res.status, 400)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
   t.match(JSON.parse(res.body), { code: 'BAD_REQUEST', detail: /Transfer-Encoding "gzip, chunked" is not supported: only chunked/ })
@@ -18,7 +20,8 @@ t.test('Transfer-Encoding: chunked with Content-Encoding: gzip is forwarded, cod
   const s = await startStack(t)
   // rawRequest writes text: the payload stands in for gzip bytes (the proxy does not look inside).
   const gz = Buffer.from('H4sI-stand-in-for-gzip-bytes')
-  const res = await rawRequest(s.url, 'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked', chunked(gz))
+  const res = await rawRequest(s.url,
+    'POST /registry/upload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked', chunked(gz))
   t.equal(res.status, 200)
   t.equal(s.up.requests.length, 1)
   t.equal(s.up.requests[0]!.headers['content-encoding'], 'gzip')

@@ -1,4 +1,5 @@
-// Upstream failures reach the client as 502 UPSTREAM_UNREACHABLE / 504 UPSTREAM_TIMEOUT problem+json (or a cut body), and the sidecar keeps serving.
+// Upstream failures reach the client as 502 UPSTREAM_UNREACHABLE / 504 UPSTREAM_TIMEOUT problem+json (or a cut body),
+// and the sidecar keeps serving.
 import { createServer, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request, type Dispatcher } from 'undici'
@@ -14,7 +15,8 @@ async function closedPort (): Promise<number> {
 }
 
 /** Asserts a problem+json answer with `status` and `code` naming upstream "registry", and no token in it. */
-async function assertProblem (t: Test, s: ProxyStack, res: Dispatcher.ResponseData, status: number, code: string): Promise<Record<string, unknown>> {
+async function assertProblem (t: Test, s: ProxyStack, res: Dispatcher.ResponseData, status: number,
+  code: string): Promise<Record<string, unknown>> {
   const text = await res.body.text()
   t.equal(res.statusCode, status, `${code}: HTTP status`)
   t.equal(String(res.headers['content-type']).split(';')[0], 'application/problem+json', `${code}: content-type`)

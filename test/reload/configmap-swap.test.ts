@@ -45,12 +45,13 @@ t.test('a swapped ..data directory is read as a new config; the same contents ag
     return two.requests.length > 0
   }, 5000, 'the new target')
   t.comment(`file change to the new target answering: ${Date.now() - changedAt} ms (tick ${POLL_MS} ms)`)
-  t.same(logs.find('config reloaded').map((l) => l.upstreams), [{ added: [], changed: ['app'], removed: [] }], 'one reload: the upstream changed')
+  t.same(logs.find('config reloaded').map((l) => l.upstreams), [{ added: [], changed: ['app'], removed: [] }],
+    'one reload: the upstream changed')
   t.equal(kc.tokenRequests, 1, 'the unchanged credential kept its token')
 
   // Same contents in a new directory (kubelet resyncs): not a change.
   publish(doc(two.url))
-  await new Promise((r) => setTimeout(r, POLL_MS * 4))
+  await new Promise((resolve) => setTimeout(resolve, POLL_MS * 4))
   t.equal(logs.find('config reloaded').length, 1, 'identical contents: no reload')
   const metric = await sidecar.metrics.registry.getSingleMetricAsString('tokenproxy_config_reloads_total')
   t.match(metric, /outcome="applied"\} 1\n/)

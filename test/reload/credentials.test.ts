@@ -1,4 +1,5 @@
-// A reload changes credentials precisely: unchanged ones ask nothing, a changed secret or client id one new token, a removed wallet logs out.
+// A reload changes credentials precisely: unchanged ones ask nothing, a changed secret or client id one new
+// token, a removed wallet logs out.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -9,14 +10,22 @@ import { startWallet } from '../peers/waltid-emulator.js'
 import { sidecarYaml, startSidecar, until } from '../helpers/sidecar.js'
 
 t.test('unchanged, changed secret, changed client id, removed wallet, added credential', async (t) => {
-  const kc = await startKeycloak({ clients: { keep: { secret: 'keep-secret' }, rot: { secret: 'old-secret' }, one: { secret: 'one-secret' }, two: { secret: 'two-secret' } } })
+  const kc = await startKeycloak({
+    clients: {
+      keep: { secret: 'keep-secret' },
+      rot: { secret: 'old-secret' },
+      one: { secret: 'one-secret' },
+      two: { secret: 'two-secret' },
+    }
+  })
   const slow = await startKeycloak({ clients: { late: { secret: 'late-secret' } } })
   const wallet = await startWallet()
   const up = await startUpstream()
   t.teardown(() => Promise.all([kc, slow, wallet, up].map((p) => p.close())))
   const kcCred = (clientId: string, clientSecret: string, idp = kc): Record<string, unknown> =>
     ({ type: 'keycloak', url: idp.root, realm: idp.realm, clientId, clientSecret })
-  const routes = (names: string[]): Record<string, unknown> => Object.fromEntries(names.map((n) => [n, { target: up.url, credential: n, prefix: `/${n}` }]))
+  const routes = (names: string[]): Record<string, unknown> => Object.fromEntries(names.map((n) => [n,
+    { target: up.url, credential: n, prefix: `/${n}` }]))
   const before = {
     credentials: {
       keep: kcCred('keep', 'keep-secret'),
@@ -64,7 +73,8 @@ t.test('unchanged, changed secret, changed client id, removed wallet, added cred
 
   t.equal(asked('keep') - counts.keep, 0, 'unchanged: no token request at all')
   t.equal(asked('rot') - counts.rot, 1, 'changed secret: exactly one new token request')
-  t.equal(new URLSearchParams(kc.requests.filter((r) => new URLSearchParams(r.body).get('client_id') === 'rot').at(-1)!.body).get('client_secret'), 'new-secret', 'with the new secret')
+  const lastRot = kc.requests.filter((r) => new URLSearchParams(r.body).get('client_id') === 'rot').at(-1)!
+  t.equal(new URLSearchParams(lastRot.body).get('client_secret'), 'new-secret', 'with the new secret')
   t.equal(asked('two'), 1, 'changed client id: exactly one token request, for the new id')
   t.equal(asked('one') - counts.one, 0, 'and none for the old id')
   await until(() => wallet.logouts.length === 1, 3000, 'the wallet logout')

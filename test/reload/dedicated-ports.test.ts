@@ -15,7 +15,10 @@ t.test('dedicated ports follow the config; the shared listener\'s keep-alive con
   const [p1, p2] = [await freePort(), await freePort()]
   const credentials = { app: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'app', clientSecret: 'app-secret' } }
   const shared = { target: up.url, credential: 'app', prefix: '/app' }
-  const doc = (port?: number): Record<string, unknown> => ({ credentials, upstreams: { app: shared, ...(port === undefined ? {} : { direct: { target: up.url, credential: 'app', port } }) } })
+  const doc = (port?: number): Record<string, unknown> => ({
+    credentials,
+    upstreams: { app: shared, ...(port === undefined ? {} : { direct: { target: up.url, credential: 'app', port } }) },
+  })
   const file = join(t.testdir({}), 'tokenproxy.yaml')
   writeFileSync(file, sidecarYaml(doc()))
   const { url, sidecar } = await startSidecar(t, doc(), { configFile: file })

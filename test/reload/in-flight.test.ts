@@ -17,7 +17,13 @@ t.test('50 in flight across a reload: none lost, none cut', async (t) => {
   t.teardown(() => Promise.all([kc, slow, fast, next].map((p) => p.close())))
   slow.setMode({ kind: 'delay-headers', ms: 1500 })
   const cred = { app: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'app', clientSecret: 'app-secret' } }
-  const before = { credentials: cred, upstreams: { slow: { target: slow.url, credential: 'app', prefix: '/slow' }, app: { target: fast.url, credential: 'app', prefix: '/app' } } }
+  const before = {
+    credentials: cred,
+    upstreams: {
+      slow: { target: slow.url, credential: 'app', prefix: '/slow' },
+      app: { target: fast.url, credential: 'app', prefix: '/app' },
+    },
+  }
   const file = join(t.testdir({}), 'tokenproxy.yaml')
   writeFileSync(file, sidecarYaml(before))
   const { url, sidecar } = await startSidecar(t, before, { configFile: file })
@@ -38,7 +44,7 @@ t.test('50 in flight across a reload: none lost, none cut', async (t) => {
   await until(() => slow.requests.length === IN_FLIGHT / 2, 5000, 'every slow request upstream')
   // The fast half keeps arriving while the reload happens.
   const fastOnes = Array.from({ length: IN_FLIGHT / 2 }, async (_, i) => {
-    await new Promise((r) => setTimeout(r, i * 10))
+    await new Promise((resolve) => setTimeout(resolve, i * 10))
     return await send('/app/x')
   })
   writeFileSync(file, sidecarYaml({ credentials: cred, upstreams: { app: { target: next.url, credential: 'app', prefix: '/app' } } }))

@@ -14,8 +14,17 @@ t.test('SIGHUP: a new route and credential live; an invalid file refused with ev
   const up = await startUpstream()
   t.teardown(() => up.close())
   const file = join(t.testdir({}), 'tokenproxy.yaml')
-  const cred = (id: string): Record<string, unknown> => ({ type: 'keycloak', url: kc.root, realm: kc.realm, clientId: id, clientSecret: `${id}-secret` })
-  const write = (doc: Record<string, unknown>): void => { writeFileSync(file, JSON.stringify({ listen: { port: 0 }, admin: { port: 0 }, ...doc })) }
+  const cred = (id: string): Record<string, unknown> => ({
+    type: 'keycloak',
+    url: kc.root,
+    realm: kc.realm,
+    clientId: id,
+    clientSecret: `${id}-secret`,
+  })
+  const write = (doc: Record<string, unknown>): void => {
+    writeFileSync(file,
+      JSON.stringify({ listen: { port: 0 }, admin: { port: 0 }, ...doc }))
+  }
   write({ credentials: { a: cred('a') }, upstreams: { a: { target: up.url, credential: 'a', prefix: '/a' } } })
   const cli = await spawnCli(t, file)
   const proxy = cli.addresses.listen!
@@ -23,7 +32,10 @@ t.test('SIGHUP: a new route and credential live; an invalid file refused with ev
   await until(async () => (await request(`${admin}/readyz`)).statusCode === 200, 8000, 'ready')
   t.equal((await request(`${proxy}/b/x`)).statusCode, 404, 'no /b route before the reload')
 
-  write({ credentials: { a: cred('a'), b: cred('b') }, upstreams: { a: { target: up.url, credential: 'a', prefix: '/a' }, b: { target: up.url, credential: 'b', prefix: '/b' } } })
+  write({
+    credentials: { a: cred('a'), b: cred('b') },
+    upstreams: { a: { target: up.url, credential: 'a', prefix: '/a' }, b: { target: up.url, credential: 'b', prefix: '/b' } },
+  })
   const tokensBefore = kc.tokenRequests
   cli.proc.kill('SIGHUP')
   await until(() => cli.logs().some((l) => l.msg === 'config reloaded'), 8000, 'the reload')
@@ -38,7 +50,13 @@ t.test('SIGHUP: a new route and credential live; an invalid file refused with ev
   t.equal(cli.proc.exitCode, null, 'still running')
 
   // Invalid: an unknown credential and an unset variable. Nothing changes; every problem is logged.
-  writeFileSync(file, JSON.stringify({ listen: { port: 0 }, admin: { port: 0 }, credentials: { a: cred('a') }, upstreams: { a: { target: '${NOT_SET_ANYWHERE}', credential: 'zzz', prefix: '/a' } } }))
+  writeFileSync(file,
+    JSON.stringify({
+      listen: { port: 0 },
+      admin: { port: 0 },
+      credentials: { a: cred('a') },
+      upstreams: { a: { target: '${NOT_SET_ANYWHERE}', credential: 'zzz', prefix: '/a' } },
+    }))
   cli.proc.kill('SIGHUP')
   await until(() => cli.logs().some((l) => l.msg === 'config reload refused: the running config stays in effect'), 8000, 'the refusal')
   const problems = cli.logs().filter((l) => typeof l.problem === 'string').map((l) => String(l.problem))

@@ -23,7 +23,8 @@ t.test('jitter: random 0 gives the low bound, random 1 the high bound, in betwee
   for (const failures of [1, 3, 10]) {
     const base = backoffDelay(failures, 'error', OPTS, mid)
     t.equal(backoffDelay(failures, 'error', OPTS, () => 0), Math.round(base * 0.8), `failures=${failures}: -20%`)
-    t.equal(backoffDelay(failures, 'error', OPTS, () => 1), Math.min(OPTS.maxMs, Math.round(base * 1.2)), `failures=${failures}: +20% (never past maxMs)`)
+    t.equal(backoffDelay(failures, 'error', OPTS, () => 1), Math.min(OPTS.maxMs, Math.round(base * 1.2)),
+      `failures=${failures}: +20% (never past maxMs)`)
     let inside = true
     for (let i = 0; i < 200; i++) {
       const r = i / 200
@@ -32,7 +33,8 @@ t.test('jitter: random 0 gives the low bound, random 1 the high bound, in betwee
     }
     t.ok(inside, `failures=${failures}: every random value in [0, 1) stays within ±20%`)
   }
-  t.not(backoffDelay(2, 'error', OPTS, () => 0.1), backoffDelay(2, 'error', OPTS, () => 0.9), 'different random values give different delays')
+  t.not(backoffDelay(2, 'error', OPTS, () => 0.1), backoffDelay(2, 'error', OPTS, () => 0.9),
+    'different random values give different delays')
 })
 
 t.test('a rejected credential waits the slow end (maxMs) from the first failure', async (t) => {

@@ -5,7 +5,8 @@ import { startKeycloak } from '../peers/keycloak-emulator.js'
 import { startUpstream } from '../peers/upstream.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 
-interface Readyz { status: number, body: { status: string, credentials: Record<string, { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }> } }
+interface CredentialState { state: string, expiresAt: string | null, lastError: Record<string, unknown> | null }
+interface Readyz { status: number, body: { status: string, credentials: Record<string, CredentialState> } }
 
 async function readyz (admin: string): Promise<Readyz> {
   const res = await request(`${admin}/readyz`)
@@ -52,7 +53,8 @@ t.test('IdP outage: keep the valid token, back off, 503 after expiry, recover wi
   await t.test('retries back off exponentially and stay few', async (t) => {
     const failed = logs.find(/^token request for credential "\w+" failed/)
     t.ok(failed.length >= 3, `${failed.length} failed attempts logged`)
-    t.same(failed.slice(0, 4).map((l) => l.retryInS), [0.1, 0.2, 0.4, 0.8].slice(0, Math.min(4, failed.length)), 'delays double from 100 ms (FAST_BACKOFF)')
+    t.same(failed.slice(0, 4).map((l) => l.retryInS), [0.1, 0.2, 0.4, 0.8].slice(0, Math.min(4, failed.length)),
+      'delays double from 100 ms (FAST_BACKOFF)')
     t.ok(failed.every((l) => (l.retryInS as number) <= 1), 'and never exceed the 1 s maximum')
     t.same(failed.map((l) => l.failures), failed.map((_, i) => i + 1), 'one log line per attempt, counting failures')
     const attempts = kc.requests.slice(1).map((r) => r.time)
@@ -62,7 +64,9 @@ t.test('IdP outage: keep the valid token, back off, 503 after expiry, recover wi
     }
     // From the first failure to now at most ~1.5 s have passed: 0.1 + 0.2 + 0.4 + 0.8 fits at most 5 attempts.
     const span = Date.now() - attempts[0]!
-    const bound = 1 + [100, 200, 400, 800, 1000, 1000, 1000].reduce((acc, d) => { acc.total += d; if (acc.total - 20 <= span) acc.n++; return acc }, { total: 0, n: 0 }).n
+    const bound = 1 +
+      [100, 200, 400, 800, 1000, 1000,
+        1000].reduce((acc, d) => { acc.total += d; if (acc.total - 20 <= span) acc.n++; return acc }, { total: 0, n: 0 }).n
     t.ok(kc.tokenRequests - 1 <= bound, `${kc.tokenRequests - 1} attempts in ${span} ms, at most ${bound} with this backoff`)
   })
 

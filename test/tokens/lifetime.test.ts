@@ -10,7 +10,8 @@ import { startSidecar, until, type Running } from '../helpers/sidecar.js'
 
 const nowS = (): number => Math.floor(Date.now() / 1000)
 
-async function setup (t: Test, script: Script, refresh: Record<string, number> = {}): Promise<{ idp: ScriptedIdp, up: Upstream, running: Running, readyAt: number }> {
+async function setup (t: Test, script: Script,
+  refresh: Record<string, number> = {}): Promise<{ idp: ScriptedIdp, up: Upstream, running: Running, readyAt: number }> {
   const idp = await startScriptedIdp(script)
   t.teardown(() => idp.close())
   const up = await startUpstream()
@@ -66,7 +67,8 @@ t.test('a JWT without expires_in: exp rules', async (t) => {
 })
 
 t.test('an opaque (non-JWT) token uses expires_in and is injected as is', async (t) => {
-  const { idp, up, running, readyAt } = await setup(t, (n) => ({ body: { access_token: `opaque-token-${n}`, token_type: 'bearer', expires_in: 40 } }))
+  const { idp, up, running, readyAt } = await setup(t,
+    (n) => ({ body: { access_token: `opaque-token-${n}`, token_type: 'bearer', expires_in: 40 } }))
   const at = await expiresAtMs(running.admin)
   t.ok(at >= idp.requests[0]!.answeredAt! + 40_000 && at <= readyAt + 40_000, 'expiresAt = receipt + 40 s')
   t.match(running.logs.find('token obtained')[0], { expirySource: 'expires_in', lifetimeS: 40 })
@@ -79,13 +81,16 @@ t.test('an opaque (non-JWT) token uses expires_in and is injected as is', async 
 t.test('describeToken (unit)', async (t) => {
   const received = 1_000_000 // ms
   const jwt = await signJwt({ exp: 1100, azp: 'client-a', jti: 'j-1', iss: 'https://idp/realms/r', sub: 'u' })
-  t.match(describeToken(jwt, 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in', receivedAt: received }, 'expires_in earlier')
+  t.match(describeToken(jwt, 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in', receivedAt: received },
+    'expires_in earlier')
   t.match(describeToken(jwt, 200, received), { expiresAt: 1_100_000, expirySource: 'exp' }, 'exp earlier')
   t.match(describeToken(jwt, 100, received), { expiresAt: 1_100_000 }, 'equal: either gives the same instant')
   t.match(describeToken(jwt, undefined, received), { expiresAt: 1_100_000, expirySource: 'exp' }, 'no expires_in')
   t.match(describeToken('opaque', 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in', claims: {} }, 'opaque token')
-  t.match(describeToken('a.b.c', 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in', claims: {} }, 'three dots but not a JWT: opaque')
-  t.match(describeToken('opaque', undefined, received), { expiresAt: received + DEFAULT_LIFETIME_S * 1000, expirySource: 'default' }, 'nothing known: the default lifetime')
+  t.match(describeToken('a.b.c', 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in', claims: {} },
+    'three dots but not a JWT: opaque')
+  t.match(describeToken('opaque', undefined, received), { expiresAt: received + DEFAULT_LIFETIME_S * 1000, expirySource: 'default' },
+    'nothing known: the default lifetime')
   const oddExp = await signJwt({ exp: 'soon' as unknown as number })
   t.match(describeToken(oddExp, 50, received), { expiresAt: 1_050_000, expirySource: 'expires_in' }, 'a non-numeric exp is ignored')
   const info = describeToken(jwt, 50, received)

@@ -10,7 +10,8 @@ const MIN_VALIDITY_MS = 1500
 /** Milliseconds between the sidecar's decision and the upstream's receipt, plus the IdP's answer and the sidecar's receipt. */
 const SLACK_MS = 150
 
-async function setup (t: Test, script: Script, refresh: Record<string, number>): Promise<{ idp: ScriptedIdp, up: Upstream, running: Running }> {
+async function setup (t: Test, script: Script,
+  refresh: Record<string, number>): Promise<{ idp: ScriptedIdp, up: Upstream, running: Running }> {
   const idp = await startScriptedIdp(script)
   t.teardown(() => idp.close())
   const up = await startUpstream()
@@ -30,7 +31,7 @@ async function traffic (url: string, ms: number): Promise<Array<{ status: number
   for (let i = 0; Date.now() < end; i++) {
     const res = await request(`${url}/api/r${i}`)
     out.push({ status: res.statusCode, at: Date.now(), body: await res.body.text() })
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return out
 }
@@ -85,7 +86,8 @@ t.test('a token that arrives expired, or with less than minValidity, is refused 
   const cases: Array<[string, Script]> = [
     ['expires_in 0', (n) => opaque(n, 0)],
     ['expires_in 1 with minValidity 1.5', (n) => opaque(n, 1)],
-    ['JWT exp already past (expires_in 300)', async () => ({ body: { access_token: await signJwt({ sub: 'svc', exp: past }), token_type: 'Bearer', expires_in: 300 } })],
+    ['JWT exp already past (expires_in 300)',
+      async () => ({ body: { access_token: await signJwt({ sub: 'svc', exp: past }), token_type: 'Bearer', expires_in: 300 } })],
   ]
   for (const [name, script] of cases) {
     await t.test(name, async (t) => {
@@ -94,7 +96,8 @@ t.test('a token that arrives expired, or with less than minValidity, is refused 
       const res = await request(`${running.url}/api/x`)
       t.equal(res.statusCode, 503)
       t.match(res.headers['content-type'], /^application\/problem\+json(;|$)/)
-      t.match(await res.body.json(), { code: 'TOKEN_UNAVAILABLE', credential: 'svc', detail: /token arrived with .*not more than refresh\.minValidity/ })
+      t.match(await res.body.json(),
+        { code: 'TOKEN_UNAVAILABLE', credential: 'svc', detail: /token arrived with .*not more than refresh\.minValidity/ })
       const readyz = await request(`${running.admin}/readyz`)
       t.equal(readyz.statusCode, 503)
       const body = await readyz.body.json() as { credentials: { svc: { expiresAt: string | null, lastError: Record<string, unknown> } } }

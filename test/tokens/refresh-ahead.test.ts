@@ -63,7 +63,8 @@ t.test('while a refresh is slow, requests are served at once with the old token'
   t.equal(readyz.credentials.kc.state, 'refreshing', 'the admin view agrees: refreshing')
 
   await until(() => kc.issued.length === 2, 3000, 'the slow refresh to finish')
-  await until(async () => (await get(`${running.url}/api/after`)).authorization === `Bearer ${kc.issued[1]}`, 2000, 'the new token to be injected')
+  await until(async () => (await get(`${running.url}/api/after`)).authorization === `Bearer ${kc.issued[1]}`, 2000,
+    'the new token to be injected')
   t.equal(kc.tokenRequests, 2, 'no extra token request was caused by client traffic')
 })
 

@@ -9,14 +9,24 @@ const SLOW = { initialMs: 100, maxMs: 1500, jitter: 0 }
 const WRONG = 'not-the-secret-7f3a'
 const INVALID = 'Invalid client or Invalid client credentials'
 
-async function setup (t: Test, opts: { secret?: string, clientId?: string, fault?: Fault } = {}): Promise<{ kc: KeycloakEmulator, running: Running, upstreamRequests: () => number }> {
+interface Setup { kc: KeycloakEmulator, running: Running, upstreamRequests: () => number }
+
+async function setup (t: Test, opts: { secret?: string, clientId?: string, fault?: Fault } = {}): Promise<Setup> {
   const kc = await startKeycloak()
   t.teardown(() => kc.close())
   if (opts.fault !== undefined) kc.setFault(opts.fault)
   const up = await startUpstream()
   t.teardown(() => up.close())
   const running = await startSidecar(t, {
-    credentials: { registry: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: opts.clientId ?? 'test-client', clientSecret: opts.secret ?? WRONG } },
+    credentials: {
+      registry: {
+        type: 'keycloak',
+        url: kc.root,
+        realm: kc.realm,
+        clientId: opts.clientId ?? 'test-client',
+        clientSecret: opts.secret ?? WRONG,
+      }
+    },
     upstreams: { api: { target: up.url, credential: 'registry', prefix: '/api' } },
   }, { backoff: SLOW })
   return { kc, running, upstreamRequests: () => up.requests.length }
@@ -28,7 +38,8 @@ async function counter (admin: string, outcome: string): Promise<number> {
   return m === null ? 0 : Number(m[1])
 }
 
-const failureLines = (r: Running) => r.logs.lines.filter((l) => l.credential === 'registry' && l.outcome !== undefined && typeof l.failures === 'number')
+const failureLines = (r: Running) =>
+  r.logs.lines.filter((l) => l.credential === 'registry' && l.outcome !== undefined && typeof l.failures === 'number')
 
 t.test('wrong client secret: 401 unauthorized_client is reported and retried slowly', async (t) => {
   const { kc, running, upstreamRequests } = await setup(t)
@@ -42,7 +53,8 @@ t.test('wrong client secret: 401 unauthorized_client is reported and retried slo
     t.match(res.headers['content-type'], /^application\/problem\+json(;|$)/)
     t.ok(Number(res.headers['retry-after']) >= 1, 'Retry-After')
     const body = await res.body.json() as Record<string, unknown>
-    t.match(body, { code: 'TOKEN_UNAVAILABLE', status: 503, credential: 'registry', error: 'unauthorized_client', error_description: INVALID })
+    t.match(body,
+      { code: 'TOKEN_UNAVAILABLE', status: 503, credential: 'registry', error: 'unauthorized_client', error_description: INVALID })
     t.notMatch(JSON.stringify(body), WRONG, 'never the secret')
     t.equal(upstreamRequests(), 0, 'nothing forwarded')
   })
@@ -69,7 +81,7 @@ t.test('wrong client secret: 401 unauthorized_client is reported and retried slo
   })
 
   await t.test('no hammering: one attempt in the first second, the next after maxMs', async (t) => {
-    await new Promise((r) => setTimeout(r, Math.max(0, firstAt + 1000 - Date.now())))
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstAt + 1000 - Date.now())))
     t.equal(kc.tokenRequests, 1, 'exactly one token request in the first second (fast backoff would have made 3-4)')
     await until(() => failureLines(running).length === 2, 3000, 'the second rejected attempt')
     t.equal(kc.tokenRequests, 2)
@@ -92,7 +104,8 @@ t.test('wrong client secret: 401 unauthorized_client is reported and retried slo
 })
 
 t.test('contrast: a 500 answer is an error, retried fast', async (t) => {
-  const { kc, running } = await setup(t, { secret: 'test-secret', fault: { kind: 'status', status: 500, body: '{"error":"unknown_error"}' } })
+  const { kc, running } = await setup(t,
+    { secret: 'test-secret', fault: { kind: 'status', status: 500, body: '{"error":"unknown_error"}' } })
   // Fast end: attempts at 0, 0.1, 0.3, 0.7 s; at the slow end the fourth would only come at 4.5 s.
   await until(() => kc.tokenRequests >= 4, 3000, 'several quick attempts')
   const lines = failureLines(running)
@@ -109,9 +122,15 @@ t.test('contrast: a 500 answer is an error, retried fast', async (t) => {
 t.test('every rejecting OAuth error is treated alike', async (t) => {
   const cases: Array<[string, { clientId?: string, fault?: Fault }, number, string]> = [
     ['unknown client', { clientId: 'nobody' }, 401, 'invalid_client'],
-    ['Keycloak < 20 unknown client', { fault: { kind: 'status', status: 400, body: '{"error":"invalid_client","error_description":"Invalid client credentials"}' } }, 400, 'invalid_client'],
-    ['invalid_grant', { fault: { kind: 'status', status: 400, body: '{"error":"invalid_grant","error_description":"Invalid user credentials"}' } }, 400, 'invalid_grant'],
-    ['invalid_grant 401', { fault: { kind: 'status', status: 401, body: '{"error":"invalid_grant","error_description":"Invalid user credentials"}' } }, 401, 'invalid_grant'],
+    ['Keycloak < 20 unknown client',
+      { fault: { kind: 'status', status: 400, body: '{"error":"invalid_client","error_description":"Invalid client credentials"}' } }, 400,
+      'invalid_client'],
+    ['invalid_grant',
+      { fault: { kind: 'status', status: 400, body: '{"error":"invalid_grant","error_description":"Invalid user credentials"}' } }, 400,
+      'invalid_grant'],
+    ['invalid_grant 401',
+      { fault: { kind: 'status', status: 401, body: '{"error":"invalid_grant","error_description":"Invalid user credentials"}' } }, 401,
+      'invalid_grant'],
   ]
   for (const [name, opts, status, error] of cases) {
     await t.test(name, async (t) => {
@@ -122,7 +141,15 @@ t.test('every rejecting OAuth error is treated alike', async (t) => {
     })
   }
   await t.test('a 400 that is not about the credential (invalid_request) is an error', async (t) => {
-    const { running } = await setup(t, { secret: 'test-secret', fault: { kind: 'status', status: 400, body: '{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}' } })
+    const { running } = await setup(t,
+      {
+        secret: 'test-secret',
+        fault: {
+          kind: 'status',
+          status: 400,
+          body: '{"error":"invalid_request","error_description":"Missing form parameter: grant_type"}',
+        },
+      })
     await until(() => failureLines(running).length === 1, 3000, 'the first attempt')
     t.match(failureLines(running)[0], { level: 40, outcome: 'error', status: 400, error: 'invalid_request', retryInS: 0.1 })
   })

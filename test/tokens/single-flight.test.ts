@@ -11,7 +11,9 @@ async function peers (t: Test) {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const doc = (extra: Record<string, unknown> = {}) => ({
-    credentials: { kc: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: 'test-secret', ...extra } },
+    credentials: {
+      kc: { type: 'keycloak', url: kc.root, realm: kc.realm, clientId: 'test-client', clientSecret: 'test-secret', ...extra },
+    },
     upstreams: { api: { target: up.url, credential: 'kc', prefix: '/api' } },
   })
   return { kc, up, doc }
@@ -49,7 +51,8 @@ t.test('100 concurrent requests during the first fetch cause exactly one token r
   t.equal(up.requests.length, 100, 'the upstream got all 100')
   const auths = new Set(up.requests.map((r) => r.headers.authorization))
   t.same([...auths], [`Bearer ${token}`], 'every upstream request carried that same token')
-  t.same(new Set(results.map((r) => r.body.url)), new Set(Array.from({ length: 100 }, (_, i) => `/item/${i}`)), 'each request reached its own path')
+  t.same(new Set(results.map((r) => r.body.url)), new Set(Array.from({ length: 100 }, (_, i) => `/item/${i}`)),
+    'each request reached its own path')
 
   const metrics = await (await request(`${running.admin}/metrics`)).body.text()
   t.match(metrics, /^tokenproxy_token_requests_total\{credential="kc",outcome="success"\} 1$/m, 'one successful token request counted')

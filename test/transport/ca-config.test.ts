@@ -27,7 +27,9 @@ t.test('a valid CA file or variable is read at start, for every credential type 
   const bundle = join(dir, 'bundle.pem')
   writeFileSync(bundle, `${one.cert}\n${two.cert}`)
   const cfg = parseConfig(docWith({ file: bundle }, { env: 'UPSTREAM_CA' }), { UPSTREAM_CA: two.cert })
-  for (const name of ['registry', 'regards', 'wallet']) t.equal(cfg.credentials[name]!.ca, `${one.cert}\n${two.cert.trimEnd()}`, `credentials.${name}.ca holds the bundle`)
+  for (const name of ['registry', 'regards', 'wallet']) {
+    t.equal(cfg.credentials[name]!.ca, `${one.cert}\n${two.cert.trimEnd()}`, `credentials.${name}.ca holds the bundle`)
+  }
   t.equal(cfg.upstreams.registry!.ca, two.cert, 'upstreams.registry.ca from the environment')
   const none = parseConfig(docWith(undefined, undefined), {})
   t.equal(none.credentials.registry!.ca, undefined, 'no ca: the system CAs')

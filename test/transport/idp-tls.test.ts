@@ -9,7 +9,13 @@ import { startSidecar, until, type Running } from '../helpers/sidecar.js'
 function credentialOf (type: string, idp: HttpsPeer, ca?: string): Record<string, unknown> {
   const trust = ca === undefined ? {} : { ca: { file: ca } }
   switch (type) {
-    case 'keycloak': return { type, tokenUrl: `${idp.url}/realms/r/protocol/openid-connect/token`, clientId: 'test-client', clientSecret: 'test-secret', ...trust }
+    case 'keycloak': return {
+      type,
+      tokenUrl: `${idp.url}/realms/r/protocol/openid-connect/token`,
+      clientId: 'test-client',
+      clientSecret: 'test-secret',
+      ...trust,
+    }
     case 'regards': return { type, url: idp.url, tenant: 'project1', username: 'user@regards.fr', password: 'pw', ...trust }
     default: return { type, url: idp.url, username: 'user', password: 'pw', ...trust }
   }
@@ -39,7 +45,8 @@ t.test('a self-signed identity service is refused: TOKEN_UNAVAILABLE, lastError 
   const { registry } = (await ready.body.json() as Readyz).credentials
   t.equal(registry.state, 'failing')
   t.match(registry.lastError, { outcome: 'error', error: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
-  t.match(registry.lastError?.message, /TLS certificate of 127\.0\.0\.1:\d+ not trusted: DEPTH_ZERO_SELF_SIGNED_CERT \(self-signed certificate\)/)
+  t.match(registry.lastError?.message,
+    /TLS certificate of 127\.0\.0\.1:\d+ not trusted: DEPTH_ZERO_SELF_SIGNED_CERT \(self-signed certificate\)/)
   t.match(registry.lastError?.message, /ca: \{ file: PATH \}/, 'says how to trust a private CA')
 
   const res = await request(`${running.url}/api/x`)

@@ -28,7 +28,8 @@ t.test('0.0.0.0 on the shared, dedicated and admin listeners: one warning each, 
   for (const l of lines) {
     t.equal(l.level, 40, `${String(l.listener)}: warn level`)
     t.equal(l.host, '0.0.0.0')
-    t.match(l.msg, new RegExp(`^${String(l.listener).replace('.', '\\.')} listens on 0\\.0\\.0\\.0, which is reachable from other machines`))
+    t.match(l.msg,
+      new RegExp(`^${String(l.listener).replace('.', '\\.')} listens on 0\\.0\\.0\\.0, which is reachable from other machines`))
   }
   // Still serving (connect over loopback only).
   const port = new URL(r.addresses.admin!).port

@@ -14,7 +14,14 @@ async function setup (t: Test, ca?: (dir: string) => string): Promise<{ kc: Keyc
   t.teardown(() => echo.close())
   const running = await startSidecar(t, {
     credentials: { registry: keycloakCredential(kc) },
-    upstreams: { secure: { target: `${echo.url}/base`, credential: 'registry', prefix: '/secure', ...(ca === undefined ? {} : { ca: { file: ca(dir) } }) } },
+    upstreams: {
+      secure: {
+        target: `${echo.url}/base`,
+        credential: 'registry',
+        prefix: '/secure',
+        ...(ca === undefined ? {} : { ca: { file: ca(dir) } }),
+      }
+    },
   })
   await until(() => running.sidecar.tokens.usable('registry') !== undefined, 5000, 'the first token')
   return { kc, echo, running }
@@ -26,7 +33,13 @@ t.test('a self-signed upstream is refused with 502 UPSTREAM_UNREACHABLE', async 
   t.equal(res.statusCode, 502)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
   const body = await res.body.json()
-  t.match(body, { code: 'UPSTREAM_UNREACHABLE', status: 502, upstream: 'secure', detail: 'upstream "secure" could not be reached (DEPTH_ZERO_SELF_SIGNED_CERT)' })
+  t.match(body,
+    {
+      code: 'UPSTREAM_UNREACHABLE',
+      status: 502,
+      upstream: 'secure',
+      detail: 'upstream "secure" could not be reached (DEPTH_ZERO_SELF_SIGNED_CERT)',
+    })
   t.notMatch(JSON.stringify(body), /eyJ/, 'no token in the error body')
   t.equal(echo.requests.length, 0, 'the request never got past the handshake: the token was not sent')
 })
