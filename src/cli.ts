@@ -23,7 +23,9 @@ function configFrom (file: string | undefined, io: Io): { config: Config, file: 
 function withEnvLogLevel (config: Config, env: NodeJS.ProcessEnv): Config {
   const level = env.TOKENPROXY_LOG_LEVEL
   if (level === undefined || level === '') return config
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`TOKENPROXY_LOG_LEVEL: ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(', ')}`)
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`TOKENPROXY_LOG_LEVEL: ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(', ')}`)
+  }
   return { ...config, log: { ...config.log, level } }
 }
 
@@ -31,7 +33,8 @@ function withEnvLogLevel (config: Config, env: NodeJS.ProcessEnv): Config {
  * Runs until a signal; resolves with the exit code. `moves` names, per config key (`listen.port`), the
  * flag that sets it instead (the demo's `--port`), for the message when a port is taken.
  */
-async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Record<string, string> = {}, source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
+async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Record<string, string> = {},
+  source?: { file: string, env: NodeJS.ProcessEnv }): Promise<number> {
   // With the file it came from, the config reloads on SIGHUP and when the file changes.
   const sidecar = await buildServer(config, source === undefined ? {} : { configFile: source.file, env: source.env })
   try {
@@ -53,9 +56,10 @@ async function run (config: Config, onStarted?: (s: Sidecar) => void, moves: Rec
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
         sidecar.logger.warn({ signal }, 'second signal: exiting now')
-        // Now, not once the drain has closed everything: what is still in flight (a request to an
-        // upstream, say) is abandoned, which is what a second signal asks for.
-        process.exit(1)
+        // What is still in flight is cut, as a second signal asks; the shutdown under way then closes the rest.
+        sidecar.abort()
+        resolve(1)
+        return
       }
       stopping = true
       sidecar.logger.info({ signal, graceS: config.shutdownGrace }, 'stopping: finishing in-flight requests')

@@ -52,6 +52,8 @@ export interface Sidecar {
   reloadFile (trigger: ReloadTrigger): Promise<void>
   /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes the rest. */
   close (graceMs?: number): Promise<void>
+  /** Cuts every client connection now, in flight or not, without waiting for the grace (a second signal). */
+  abort (): void
 }
 
 /** A listener that could not bind: which one, where, and the config key that moves it. */
@@ -64,7 +66,9 @@ export class ListenError extends Error {
 
   constructor (l: { name: string, host: string, port: number }, cause: unknown) {
     const code = (cause as { code?: unknown }).code
-    const why = code === 'EADDRINUSE' ? 'the address is already in use (EADDRINUSE)' : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
+    const why = code === 'EADDRINUSE'
+      ? 'the address is already in use (EADDRINUSE)'
+      : code === 'EACCES' ? 'permission denied (EACCES)' : (cause as Error).message
     super(`${l.name} cannot listen on ${l.host}:${l.port}: ${why}`, { cause })
     this.name = 'ListenError'
     this.listener = l.name
@@ -99,9 +103,11 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   let used = usedCredentials(config)
   // Chained credentials (a wallet logging in with a Keycloak token) ask the manager for that token.
   const deps = { tokenFor: async (name: string) => (await tokens.get(name)).token }
-  // Replicas that share a Redis share their tokens (Behaviour 12); without `cache`, the Redis client is never loaded.
+  // Replicas that share a Redis share their tokens; without `cache`, the Redis client is never loaded.
   const cache = config.cache === undefined ? undefined : await SharedCache.open(config.cache.redis, logger, metrics, opts.now)
-  const identityOf = (c: CredentialConfig, all: Record<string, CredentialConfig>): string | undefined => (cache === undefined ? undefined : cacheIdentity(c, all))
+  const identityOf = (c: CredentialConfig, all: Record<string, CredentialConfig>): string | undefined => (cache === undefined
+    ? undefined
+    : cacheIdentity(c, all))
   const tokens: TokenManager = new TokenManager({
     credentials: Object.values(config.credentials).map((c) => ({
       credential: createCredential(c, deps), timeoutSeconds: c.timeout, cacheIdentity: identityOf(c, config.credentials),
@@ -124,9 +130,16 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   const budget = new ReplayBudget(config.listen.replayBudget)
   const state: RunState = { closing: false }
   const proxies = new ProxyListenerSet({
-    host: config.listen.host, logger, metrics, summary, logRequests: () => config.log.requests, deps: routeDeps,
+    host: config.listen.host,
+    logger,
+    metrics,
+    summary,
+    logRequests: () => config.log.requests,
+    deps: routeDeps,
     // `listen` needs a restart to change, and with it the limits every proxy listener applies.
-    limits: config.listen, budget, state,
+    limits: config.listen,
+    budget,
+    state,
   }, config.listen.port)
 
   const adminApp = buildAdmin({ tokens, metrics, usedCredentials: () => used, logger })
@@ -138,7 +151,8 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
 
   async function listen (l: Listener | ProxyListener): Promise<void> {
     if (!isLoopbackHost(l.host)) {
-      logger.warn({ listener: l.name, host: l.host }, `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
+      logger.warn({ listener: l.name, host: l.host },
+        `${l.name} listens on ${l.host}, which is reachable from other machines; anyone who reaches it uses tokenproxy's credentials`)
     }
     try {
       addresses[l.name] = l instanceof ProxyListener ? await l.listen() : await l.app.listen({ host: l.host, port: l.port })
@@ -159,14 +173,19 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
 
   const sidecar: Sidecar = {
     get config () { return config },
-    logger, metrics, tokens, listeners, addresses,
+    logger,
+    metrics,
+    tokens,
+    listeners,
+    addresses,
     async start () {
       tokens.start()
       secrets.start()
       configWatch?.start()
       started = true
       for (const l of listeners) await listen(l)
-      logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: Object.keys(config.upstreams) }, 'tokenproxy listening')
+      logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: Object.keys(config.upstreams) },
+        'tokenproxy listening')
       return addresses
     },
     async reload (next: Config) {
@@ -193,12 +212,19 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       await applyUpstreams(config)
       for (const name of diff.credentials.removed) await tokens.remove(name)
       if (!isEmpty(diff)) {
-        const list = ({ added, changed, removed }: { added: string[], changed: string[], removed: string[] }): object => ({ added, changed, removed })
+        const list = ({ added, changed, removed }: { added: string[], changed: string[], removed: string[] }): object => ({
+          added,
+          changed,
+          removed,
+        })
         logger.info({ credentials: list(diff.credentials), upstreams: list(diff.upstreams) }, 'config reloaded')
       } else {
         logger.info('config reloaded: nothing to change')
       }
       return diff
+    },
+    abort () {
+      for (const l of listeners) l.server.closeAllConnections()
     },
     async reloadFile (trigger) {
       await configWatch?.reload(trigger)
@@ -207,7 +233,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       state.closing = true
       const force = setTimeout(() => {
         logger.warn({ graceS: graceMs / 1000 }, 'shutdown grace period over; closing remaining connections')
-        for (const l of listeners) l.server.closeAllConnections()
+        sidecar.abort()
       }, graceMs)
       force.unref()
       // A keep-alive connection whose in-flight response ends during shutdown must close, not idle out the grace.
@@ -223,7 +249,14 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   }
   const configWatch: ConfigWatch | undefined = opts.configFile === undefined
     ? undefined
-    : watchConfigFile({ file: opts.configFile, env: opts.env ?? process.env, logger, metrics, intervalMs: opts.secretPollMs, apply: sidecar.reload })
+    : watchConfigFile({
+      file: opts.configFile,
+      env: opts.env ?? process.env,
+      logger,
+      metrics,
+      intervalMs: opts.secretPollMs,
+      apply: sidecar.reload,
+    })
   return sidecar
 }
 

@@ -49,6 +49,9 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     prefix,
     disableRequestLogging: true,
     proxyPayloads: false,
+    // The app's close (a stop, or a reload retiring it) also closes its upstream connections, and with
+    // them any request still waiting: nothing is left to hold the process open.
+    destroyAgent: true,
     undici: {
       headersTimeout: upstream.timeout * 1000,
       bodyTimeout: Math.max(upstream.timeout, 300) * 1000,
@@ -60,7 +63,8 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     },
     preHandler,
     handler (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions) {
-      // Exactly the prefix plus a query (/regards?x) on a target without a base path comes as '': reply-from would then send the client's own path.
+      // Exactly the prefix plus a query (/regards?x) on a target without a base path comes as '': reply-from would
+      // then send the client's own path.
       forward(request, reply, dest === '' ? '/' : dest, options, exchange).catch((err: unknown) => reply.send(err))
       return reply
     },
@@ -69,7 +73,13 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
       retryDelay: () => null,
       rewriteRequestHeaders (request, headers) {
         const forwarding = upstream.forwarded === 'set'
-          ? { mode: 'set' as const, methodOverride: upstream.methodOverride, clientIp: request.socket.remoteAddress, host: request.headers.host, prefix }
+          ? {
+              mode: 'set' as const,
+              methodOverride: upstream.methodOverride,
+              clientIp: request.socket.remoteAddress,
+              host: request.headers.host,
+              prefix,
+            }
           : forwardingAsIs
         return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token, forwarding)
       },
