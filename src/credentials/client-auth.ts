@@ -1,8 +1,20 @@
 // OAuth client authentication for a token request: secret in the form, HTTP Basic, or a signed JWT.
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
-import type { KeycloakCredential } from './keycloak.js'
+import type { Secret } from '../config/secrets.js'
 import { basicAuth } from './idp-http.js'
+
+/** What a token request's client authentication reads of a Keycloak credential. */
+export interface ClientAuthSettings {
+  clientAuth: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+  clientId: string
+  /** The assertion's audience. */
+  tokenUrl: string
+  clientSecret?: Secret
+  privateKey?: Secret
+  keyId?: string
+  alg?: string
+}
 
 /** Algorithms Keycloak accepts for "Signed JWT" client authentication: asymmetric only. */
 export const ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const
@@ -29,7 +41,8 @@ function privateKeyOf (pem: string): KeyObject {
 }
 
 /** A private_key_jwt client assertion (RFC 7523): iss = sub = client id, aud = token endpoint, fresh jti. */
-export async function clientAssertion (cfg: Pick<KeycloakCredential, 'clientId' | 'tokenUrl' | 'privateKey' | 'keyId' | 'alg'>, nowS = Math.floor(Date.now() / 1000)): Promise<string> {
+export async function clientAssertion (cfg: Omit<ClientAuthSettings, 'clientAuth' | 'clientSecret'>,
+  nowS = Math.floor(Date.now() / 1000)): Promise<string> {
   const alg = cfg.alg ?? 'RS256'
   return await new SignJWT({})
     .setProtectedHeader({ alg, typ: 'JWT', ...(cfg.keyId === undefined ? {} : { kid: cfg.keyId }) })
@@ -43,7 +56,7 @@ export async function clientAssertion (cfg: Pick<KeycloakCredential, 'clientId' 
 }
 
 /** Adds the client's authentication to a token request's form and headers. */
-export async function applyClientAuth (cfg: KeycloakCredential, form: URLSearchParams, headers: Record<string, string>): Promise<void> {
+export async function applyClientAuth (cfg: ClientAuthSettings, form: URLSearchParams, headers: Record<string, string>): Promise<void> {
   switch (cfg.clientAuth) {
     case 'client_secret_basic':
       headers.authorization = basicAuth(cfg.clientId, cfg.clientSecret?.reveal() ?? '')

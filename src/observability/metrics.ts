@@ -1,4 +1,4 @@
-// The SPEC's Prometheus metrics on a non-global registry, plus prom-client's default metrics.
+// tokenproxy's Prometheus metrics on a non-global registry, plus prom-client's default metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export interface Metrics {
@@ -25,30 +25,53 @@ export function createMetrics (opts: { cache?: boolean } = {}): Metrics {
   const metrics: Metrics = {
     registry,
     tokenRequests: new Counter({
-      name: 'tokenproxy_token_requests_total', help: 'Token requests to identity services, by outcome', labelNames: ['credential', 'outcome'], registers,
+      name: 'tokenproxy_token_requests_total',
+      help: 'Token requests to identity services, by outcome',
+      labelNames: ['credential', 'outcome'],
+      registers,
     }),
     tokenDuration: new Histogram({
-      name: 'tokenproxy_token_request_duration_seconds', help: 'Duration of token requests to identity services', labelNames: ['credential'], registers,
+      name: 'tokenproxy_token_request_duration_seconds',
+      help: 'Duration of token requests to identity services',
+      labelNames: ['credential'],
+      registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     }),
     tokenExpiry: new Gauge({
-      name: 'tokenproxy_token_expiry_timestamp_seconds', help: 'Unix time at which the current token of a credential expires', labelNames: ['credential'], registers,
+      name: 'tokenproxy_token_expiry_timestamp_seconds',
+      help: 'Unix time at which the current token of a credential expires',
+      labelNames: ['credential'],
+      registers,
     }),
     requests: new Counter({
-      name: 'tokenproxy_requests_total', help: 'Proxied requests, by upstream, method and status code', labelNames: ['upstream', 'method', 'code'], registers,
+      name: 'tokenproxy_requests_total',
+      help: 'Proxied requests, by upstream, method and status code',
+      labelNames: ['upstream', 'method', 'code'],
+      registers,
     }),
     requestDuration: new Histogram({
-      name: 'tokenproxy_request_duration_seconds', help: 'Time from request to response headers, by upstream', labelNames: ['upstream'], registers,
+      name: 'tokenproxy_request_duration_seconds',
+      help: 'Time from request to response headers, by upstream',
+      labelNames: ['upstream'],
+      registers,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
     authRetries: new Counter({
-      name: 'tokenproxy_upstream_auth_retries_total', help: 'Requests replayed with a fresh token after an upstream 401', labelNames: ['upstream'], registers,
+      name: 'tokenproxy_upstream_auth_retries_total',
+      help: 'Requests replayed with a fresh token after an upstream 401',
+      labelNames: ['upstream'],
+      registers,
     }),
     configReloads: new Counter({
-      name: 'tokenproxy_config_reloads_total', help: 'Config reloads (SIGHUP or a changed file), by outcome', labelNames: ['outcome'], registers,
+      name: 'tokenproxy_config_reloads_total',
+      help: 'Config reloads (SIGHUP or a changed file), by outcome',
+      labelNames: ['outcome'],
+      registers,
     }),
     cacheOperations: new Counter({
-      name: 'tokenproxy_cache_operations_total', help: 'Shared token cache (Redis) operations, by outcome', labelNames: ['operation', 'outcome'],
+      name: 'tokenproxy_cache_operations_total',
+      help: 'Shared token cache (Redis) operations, by outcome',
+      labelNames: ['operation', 'outcome'],
       registers: opts.cache === true ? registers : [],
     }),
   }
