@@ -1,13 +1,13 @@
 // Timeouts on timers we hold: AbortSignal.timeout inside AbortSignal.any loses its timer when collected (nodejs/node#57736).
 
-export interface Deadline {
+interface Deadline {
   readonly signal: AbortSignal
   /** Stops the timer and forgets the parent signal; call it when the work is done. */
   clear (): void
 }
 
 /** A signal that aborts with a TimeoutError after `ms`, or with `parent`'s reason when that aborts first. */
-export function deadline (ms: number, parent?: AbortSignal): Deadline {
+function deadline (ms: number, parent?: AbortSignal): Deadline {
   const controller = new AbortController()
   const timer = setTimeout(() => { controller.abort(new DOMException(`timed out after ${ms / 1000}s`, 'TimeoutError')) }, ms)
   const onParent = (): void => { controller.abort(parent!.reason) }

@@ -1,7 +1,7 @@
 // Takes every secret a token request carried, in each encoding it travelled in, out of text an identity service sent back.
 
 /** What a redacted secret reads as. */
-export const REDACTED = '[redacted]'
+const REDACTED = '[redacted]'
 
 export type Redact = (text: string) => string
 
@@ -15,7 +15,8 @@ export function formEncode (value: string): string {
  * base64 (a gateway's error page echoing the request, or a Basic header decoded or not).
  */
 function formsOf (secret: string): string[] {
-  return [secret, formEncode(secret), encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1), Buffer.from(secret).toString('base64')]
+  return [secret, formEncode(secret), encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1),
+    Buffer.from(secret).toString('base64')]
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

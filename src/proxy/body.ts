@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProxyError } from '../errors.js'
 
 /** A body is replayable when it is buffered under 1 MiB: a declared length of at most this minus one. */
-export const MAX_REPLAY_BYTES = 1024 * 1024
+const MAX_REPLAY_BYTES = 1024 * 1024
 
 /** Bytes that the bodies kept for a replay may hold at once, across every proxy listener. */
 export class ReplayBudget {
@@ -23,7 +23,7 @@ export class ReplayBudget {
   give (bytes: number): void { this.used -= bytes }
 }
 
-export interface BodyOptions {
+interface BodyOptions {
   budget: ReplayBudget
   /** A body that sends no byte for this long is refused with 408 (while no answer has started). */
   idleTimeoutMs: number
