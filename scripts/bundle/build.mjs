@@ -20,7 +20,10 @@ await build({
   // map (dist/cli.js.map, not shipped) maps the bundle to src/ (only) for test coverage and --enable-source-maps.
   sourcemap: true,
   // CommonJS dependencies call require(); an ES module has none of its own.
-  banner: { js: "import { createRequire as __tokenproxyRequire } from 'node:module'; const require = __tokenproxyRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __tokenproxyRequire } from 'node:module'; " +
+      'const require = __tokenproxyRequire(import.meta.url);',
+  },
 })
 
 // Only tokenproxy's own files stay in the map: see source-map-filter.mjs.

@@ -31,12 +31,15 @@ function failure (cfg: CredentialConfig, tokenUrl: string, thrown: unknown): Tok
   const err = toTokenError(thrown)
   const what = err.code === 'TIMEOUT' ? `no answer within ${cfg.timeout}s (credentials.${cfg.name}.timeout)` : err.message
   const hint = hintFor(cfg, err.info)
-  return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${hint === undefined ? '' : `\n  what to check: ${hint}`}`)
+  const check = hint === undefined ? '' : `\n  what to check: ${hint}`
+  return new TokenCommandError(`credential "${cfg.name}": token request to ${tokenUrl} failed: ${what}${check}`)
 }
 
 export async function inspectToken (config: Config, name: string, now: () => number = Date.now): Promise<TokenReport> {
   const cfg = config.credentials[name]
-  if (cfg === undefined) throw new UsageError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`, 'token')
+  if (cfg === undefined) {
+    throw new UsageError(`"${name}" is not a defined credential (defined: ${Object.keys(config.credentials).join(', ')})`, 'token')
+  }
   // A chained credential gets its Keycloak token directly, without a token manager.
   const deps: CredentialDeps = {
     tokenFor: async (other: string): Promise<string> => {

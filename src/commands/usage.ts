@@ -32,8 +32,18 @@ const FLAG_HELP: Record<Flag, string> = {
 }
 
 export const COMMANDS = {
-  run: { synopsis: 'tokenproxy [run] --config FILE', summary: 'run the sidecar (the default command)', flags: ['config', 'help'], args: [] },
-  check: { synopsis: 'tokenproxy check --config FILE', summary: 'validate the config and print a summary (exit 0 valid, 2 invalid)', flags: ['config', 'help'], args: [] },
+  run: {
+    synopsis: 'tokenproxy [run] --config FILE',
+    summary: 'run the sidecar (the default command)',
+    flags: ['config', 'help'],
+    args: [],
+  },
+  check: {
+    synopsis: 'tokenproxy check --config FILE',
+    summary: 'validate the config and print a summary (exit 0 valid, 2 invalid)',
+    flags: ['config', 'help'],
+    args: [],
+  },
   token: {
     synopsis: 'tokenproxy token NAME --config FILE [--raw]',
     summary: 'obtain one token for credential NAME and show its claims',
@@ -67,7 +77,9 @@ ${ENVIRONMENT}`
 /** `tokenproxy CMD --help`: the command's synopsis, summary and flags. */
 export function commandUsage (name: CommandName): string {
   const c: Command = COMMANDS[name]
-  return `usage: ${c.synopsis}\n  ${c.summary}\n\nflags:\n${c.flags.map((f) => `  ${FLAG_HELP[f]}`).join('\n')}${c.flags.includes('config') ? `\n\n${ENVIRONMENT}` : ''}`
+  const flags = c.flags.map((f) => `  ${FLAG_HELP[f]}`).join('\n')
+  const environment = c.flags.includes('config') ? `\n\n${ENVIRONMENT}` : ''
+  return `usage: ${c.synopsis}\n  ${c.summary}\n\nflags:\n${flags}${environment}`
 }
 
 export class UsageError extends Error {
@@ -142,8 +154,10 @@ export function parseCommandLine (argv: string[]): Parsed {
     if (flags.includes(name)) continue
     const known = flags.flatMap((f) => [`--${f}`])
     const guess = closest(tok.rawName.replace(/=.*$/, ''), known)
-    const elsewhere = name in FLAG_OPTIONS ? ` (${tok.rawName} belongs to ${NAMES.filter((n) => (COMMANDS[n].flags as readonly string[]).includes(name)).join(', ') || 'tokenproxy without a command'})` : ''
-    throw new UsageError(`${command} does not take ${tok.rawName}${elsewhere}${guess === undefined ? '' : `: did you mean ${guess}?`}`, command)
+    const owners = NAMES.filter((n) => (COMMANDS[n].flags as readonly string[]).includes(name)).join(', ')
+    const elsewhere = name in FLAG_OPTIONS ? ` (${tok.rawName} belongs to ${owners || 'tokenproxy without a command'})` : ''
+    throw new UsageError(`${command} does not take ${tok.rawName}${elsewhere}${guess === undefined ? '' : `: did you mean ${guess}?`}`,
+      command)
   }
   let values: Record<string, string | boolean | undefined>
   let positionals: string[]
@@ -175,6 +189,8 @@ export function parseCommandLine (argv: string[]): Parsed {
 /** `tokenproxy help [CMD]`. */
 export function helpText (topic: string | undefined): string {
   if (topic === undefined) return USAGE
-  if (!(topic in COMMANDS)) throw new UsageError(`no command "${topic}"${closest(topic, NAMES) === undefined ? '' : `: did you mean "${closest(topic, NAMES)}"?`}`)
+  if (!(topic in COMMANDS)) {
+    throw new UsageError(`no command "${topic}"${closest(topic, NAMES) === undefined ? '' : `: did you mean "${closest(topic, NAMES)}"?`}`)
+  }
   return commandUsage(topic as CommandName)
 }

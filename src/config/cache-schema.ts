@@ -28,7 +28,9 @@ export function readCache (c: Checker, raw: unknown): CacheConfig | undefined {
     const text = key.reveal().trim()
     const bytes = BASE64.test(text) ? Buffer.from(text, 'base64').length : -1
     if (bytes !== CACHE_KEY_BYTES) {
-      c.add(`${path}.key`, `must be ${CACHE_KEY_BYTES} random bytes in base64 (openssl rand -base64 32); the value ${key.describe()} ${bytes < 0 ? 'is not base64' : `decodes to ${bytes} bytes`}`)
+      const got = bytes < 0 ? 'is not base64' : `decodes to ${bytes} bytes`
+      c.add(`${path}.key`,
+        `must be ${CACHE_KEY_BYTES} random bytes in base64 (openssl rand -base64 32); the value ${key.describe()} ${got}`)
     }
   }
   const ca = c.ca(obj, 'ca', path)

@@ -56,7 +56,8 @@ export class Checker {
     return raw as Raw
   }
 
-  string (obj: Raw, key: string, path: string, opts: { required?: boolean, default?: string, oneOf?: readonly string[] } = {}): string | undefined {
+  string (obj: Raw, key: string, path: string,
+    opts: { required?: boolean, default?: string, oneOf?: readonly string[] } = {}): string | undefined {
     const v = obj[key]
     if (v === undefined || v === null || v === '') {
       if (opts.required) this.add(at(path, key), 'is required')
@@ -74,7 +75,8 @@ export class Checker {
     return s
   }
 
-  number (obj: Raw, key: string, path: string, opts: { default?: number, min?: number, max?: number, integer?: boolean, above?: number, below?: number }): number | undefined {
+  number (obj: Raw, key: string, path: string,
+    opts: { default?: number, min?: number, max?: number, integer?: boolean, above?: number, below?: number }): number | undefined {
     const v = obj[key]
     if (v === undefined || v === null || v === '') return opts.default
     // Numbers may arrive as strings through ${VAR} substitution.
@@ -115,7 +117,8 @@ export class Checker {
         this.add(`${p}.${name}`, 'is set by tokenproxy itself and cannot be overridden here')
         ok = false
       } else if (typeof value !== 'string') {
-        this.add(`${p}.${name}`, `must be a string (got ${JSON.stringify(value)}${typeof value === 'number' || typeof value === 'boolean' ? `; quote it: "${String(value)}"` : ''})`)
+        const quote = typeof value === 'number' || typeof value === 'boolean' ? `; quote it: "${String(value)}"` : ''
+        this.add(`${p}.${name}`, `must be a string (got ${JSON.stringify(value)}${quote})`)
         ok = false
       } else {
         out[name] = value
@@ -198,6 +201,7 @@ export class Checker {
     }
     for (const [i, block] of blocks.entries()) {
       try {
+        // eslint-disable-next-line no-new -- constructed only to check that the block parses
         new X509Certificate(block)
       } catch {
         this.add(p, `${where}: certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate`)

@@ -23,7 +23,8 @@ export function readTimeout (c: Checker, obj: Raw, path: string): number | undef
   return c.number(obj, 'timeout', path, { default: 10, above: 0, max: 300 })
 }
 
-export function readCredential<C extends CredentialBase> (c: Checker, raw: unknown, path: string, name: string, schemas: readonly CredentialSchema<C>[]): C | undefined {
+export function readCredential<C extends CredentialBase> (c: Checker, raw: unknown, path: string, name: string,
+  schemas: readonly CredentialSchema<C>[]): C | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     c.add(path, 'must be a mapping')
     return undefined
@@ -44,6 +45,7 @@ export function readCredential<C extends CredentialBase> (c: Checker, raw: unkno
 }
 
 /** Each credential's references to the others, in config order. */
-export function checkCredentialLinks<C extends CredentialBase> (c: Checker, credentials: Readonly<Record<string, C>>, names: readonly string[], schemas: readonly CredentialSchema<C>[]): void {
+export function checkCredentialLinks<C extends CredentialBase> (c: Checker, credentials: Readonly<Record<string, C>>,
+  names: readonly string[], schemas: readonly CredentialSchema<C>[]): void {
   for (const cred of Object.values(credentials)) schemas.find((s) => s.type === cred.type)?.checkLinks?.(c, cred, credentials, names)
 }

@@ -10,7 +10,8 @@ import { validateConfig } from './validate.js'
 export class ConfigError extends Error {
   readonly problems: string[]
   constructor (problems: string[], file?: string) {
-    super(`${file === undefined ? '' : `${file}: `}invalid configuration:\n  ${problems.map((p) => p.replaceAll('\n', '\n    ')).join('\n  ')}`)
+    super((file === undefined ? '' : `${file}: `) +
+      `invalid configuration:\n  ${problems.map((p) => p.replaceAll('\n', '\n    ')).join('\n  ')}`)
     this.name = 'ConfigError'
     this.problems = problems
   }
@@ -19,7 +20,10 @@ export class ConfigError extends Error {
 const VAR = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
 /** Substitutes environment references in every string of a parsed document. */
-function substituteEnv (node: unknown, env: NodeJS.ProcessEnv, problems: string[], path = '', subs: Substitutions = { fromEnv: new Map(), unset: new Set() }): unknown {
+function substituteEnv (node: unknown, env: NodeJS.ProcessEnv, problems: string[], path = '', subs: Substitutions = {
+  fromEnv: new Map(),
+  unset: new Set(),
+}): unknown {
   if (typeof node === 'string') {
     return node.replace(VAR, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$${') return '${'
@@ -68,7 +72,8 @@ export function parseConfig<C extends CredentialBase> (text: string, env: NodeJS
   return config
 }
 
-export function loadConfig<C extends CredentialBase> (file: string, env: NodeJS.ProcessEnv, opts: Omit<ParseOptions<C>, 'file'>): Config<C> {
+export function loadConfig<C extends CredentialBase> (file: string, env: NodeJS.ProcessEnv,
+  opts: Omit<ParseOptions<C>, 'file'>): Config<C> {
   let text: string
   try {
     text = readFileSync(file, 'utf8')

@@ -1,7 +1,11 @@
 // Secret values: a string, `{ file: PATH }` (trailing newline trimmed) or `{ env: NAME }`.
 import { readFileSync } from 'node:fs'
 
-export type SecretSource = { kind: 'value' } | { kind: 'file', path: string } | { kind: 'env', name: string } | { kind: 'var', names: string[] }
+export type SecretSource =
+  | { kind: 'value' }
+  | { kind: 'file', path: string }
+  | { kind: 'env', name: string }
+  | { kind: 'var', names: string[] }
 
 /** Holds a secret without letting it reach logs or JSON by accident. */
 export class Secret {

@@ -11,7 +11,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 const ENDPOINT_KEYS = ['host', 'port'] as const
 
-function endpoint (c: Checker, raw: unknown, path: string, port: number, allowed: readonly string[] = ENDPOINT_KEYS): Endpoint & { obj: Raw } {
+function endpoint (c: Checker, raw: unknown, path: string, port: number,
+  allowed: readonly string[] = ENDPOINT_KEYS): Endpoint & { obj: Raw } {
   const obj = c.object(raw, path, allowed) ?? {}
   return { host: c.string(obj, 'host', path, { default: '127.0.0.1' })!, port: c.port(obj, 'port', path, port)!, obj }
 }
@@ -21,7 +22,8 @@ const MIB = 1024 * 1024
 
 /** `listen`: the shared listener's address, and the limits every proxy listener applies to its clients. */
 function listenConfig (c: Checker, raw: unknown): ListenConfig {
-  const { host, port, obj } = endpoint(c, raw, 'listen', 8080, [...ENDPOINT_KEYS, 'headersTimeout', 'bodyTimeout', 'idleTimeout', 'replayBudget'])
+  const { host, port, obj } = endpoint(c, raw, 'listen', 8080,
+    [...ENDPOINT_KEYS, 'headersTimeout', 'bodyTimeout', 'idleTimeout', 'replayBudget'])
   const seconds = (key: string, fallback: number): number => c.number(obj, key, 'listen', { default: fallback, above: 0, max: 3600 })!
   return {
     host,
@@ -62,14 +64,17 @@ function prefixOf (c: Checker, obj: Raw, path: string): string | undefined {
 }
 
 /** Reads one upstream; prefix and port come back even when the rest is invalid, for the duplicate checks. */
-function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialBase>, credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
-  const obj = c.object(raw, path, ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'forwarded', 'methodOverride', 'insecureHttp', 'ca'])
+function upstream (c: Checker, raw: unknown, path: string, name: string, credentials: Record<string, CredentialBase>,
+  credentialNames: string[]): { u?: UpstreamConfig, prefix?: string, port?: number } {
+  const obj = c.object(raw, path,
+    ['target', 'credential', 'prefix', 'port', 'timeout', 'connections', 'forwarded', 'methodOverride', 'insecureHttp', 'ca'])
   if (obj === undefined) return {}
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const target = c.url(c.string(obj, 'target', path, { required: true }), `${path}.target`, insecureHttp)
   const credential = c.string(obj, 'credential', path, { required: true })
   if (credential !== undefined && !credentialNames.includes(credential)) {
-    c.add(`${path}.credential`, `${JSON.stringify(credential)} is not a defined credential (defined: ${credentialNames.join(', ') || 'none'})`)
+    c.add(`${path}.credential`,
+      `${JSON.stringify(credential)} is not a defined credential (defined: ${credentialNames.join(', ') || 'none'})`)
   }
   const prefix = prefixOf(c, obj, path)
   const port = c.port(obj, 'port', path)
@@ -80,7 +85,23 @@ function upstream (c: Checker, raw: unknown, path: string, name: string, credent
   const methodOverride = c.bool(obj, 'methodOverride', path, false)
   const ca = c.ca(obj, 'ca', path)
   if (target === undefined || credential === undefined || credentials[credential] === undefined) return { prefix, port }
-  return { u: { name, target, credential, prefix, port, timeout, connections, forwarded, methodOverride, insecureHttp, ...(ca === undefined ? {} : { ca }) }, prefix, port }
+  return {
+    u: {
+      name,
+      target,
+      credential,
+      prefix,
+      port,
+      timeout,
+      connections,
+      forwarded,
+      methodOverride,
+      insecureHttp,
+      ...(ca === undefined ? {} : { ca }),
+    },
+    prefix,
+    port,
+  }
 }
 
 interface ValidateOptions<C extends CredentialBase> {
@@ -90,7 +111,8 @@ interface ValidateOptions<C extends CredentialBase> {
   subs?: Substitutions
 }
 
-export function validateConfig<C extends CredentialBase> (doc: unknown, env: NodeJS.ProcessEnv, opts: ValidateOptions<C>): { config?: Config<C>, problems: string[] } {
+export function validateConfig<C extends CredentialBase> (doc: unknown, env: NodeJS.ProcessEnv,
+  opts: ValidateOptions<C>): { config?: Config<C>, problems: string[] } {
   const c = new Checker(env, opts.subs)
   const root = c.object(doc, '', ['listen', 'admin', 'log', 'refresh', 'shutdown', 'credentials', 'upstreams', 'cache']) ?? {}
   const listen = listenConfig(c, root.listen)
@@ -103,7 +125,9 @@ export function validateConfig<C extends CredentialBase> (doc: unknown, env: Nod
   const r = c.object(root.refresh, 'refresh', ['at', 'jitter', 'minValidity']) ?? {}
   const refreshAt = c.number(r, 'at', 'refresh', { default: 0.8, above: 0, below: 1 })!
   const jitter = c.number(r, 'jitter', 'refresh', { default: 0.05, min: 0, below: 0.5 })!
-  if (refreshAt - jitter <= 0 || refreshAt + jitter >= 1) c.add('refresh', `at ± jitter must stay inside (0, 1) (got ${refreshAt} ± ${jitter})`)
+  if (refreshAt - jitter <= 0 || refreshAt + jitter >= 1) {
+    c.add('refresh', `at ± jitter must stay inside (0, 1) (got ${refreshAt} ± ${jitter})`)
+  }
   const minValidity = c.number(r, 'minValidity', 'refresh', { default: 5, min: 0 })!
   const shutdown = c.object(root.shutdown, 'shutdown', ['grace']) ?? {}
   const shutdownGrace = c.number(shutdown, 'grace', 'shutdown', { default: 10, min: 0, max: 3600 })!
@@ -141,7 +165,13 @@ export function validateConfig<C extends CredentialBase> (doc: unknown, env: Nod
   const cache = readCache(c, root.cache)
   if (c.problems.length > 0) return { problems: c.problems }
   const config: Config<C> = {
-    listen, admin, log: { level, requests, ...(format === undefined ? {} : { format }) }, refresh: { at: refreshAt, jitter, minValidity }, shutdownGrace, credentials, upstreams,
+    listen,
+    admin,
+    log: { level, requests, ...(format === undefined ? {} : { format }) },
+    refresh: { at: refreshAt, jitter, minValidity },
+    shutdownGrace,
+    credentials,
+    upstreams,
     ...(cache === undefined ? {} : { cache }),
   }
   return { config: deepFreeze(config), problems: [] }

@@ -1,4 +1,5 @@
-// HTTP to identity services: keep-alive agents (per private CA and timeout) closed with their credentials, a deadline that bounds connect + TLS + answer, a cap on what is read.
+// HTTP to identity services: keep-alive agents (per private CA and timeout) closed with their credentials, a deadline that bounds connect +
+// TLS + answer, a cap on what is read.
 import { setMaxListeners } from 'node:events'
 import { Agent, type Dispatcher } from 'undici'
 import { untilAborted } from './deadline.js'
@@ -94,13 +95,15 @@ const CERT_ERROR = /CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/
  * One POST to an identity service; rejects as soon as `signal` aborts, whatever phase the request is in.
  * `secrets`: every secret value the request carries (the Authorization header is added here), for the answer's `redact`.
  */
-export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher, secrets: ReadonlyArray<string | undefined>): Promise<IdpAnswer> {
+export async function postToIdp (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher,
+  secrets: ReadonlyArray<string | undefined>): Promise<IdpAnswer> {
   const auth = headers.authorization
   const redact = redactor([...secrets, auth, auth?.slice(auth.indexOf(' ') + 1)])
   return { ...await untilAborted(post(url, headers, body, signal, dispatcher), signal), redact }
 }
 
-async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal, dispatcher: Dispatcher): Promise<Omit<IdpAnswer, 'redact'>> {
+async function post (url: string, headers: Record<string, string>, body: string, signal: AbortSignal,
+  dispatcher: Dispatcher): Promise<Omit<IdpAnswer, 'redact'>> {
   let res: Dispatcher.ResponseData
   try {
     // A dispatcher's request() never follows redirects: a token endpoint that redirects is answered as is.
@@ -110,7 +113,8 @@ async function post (url: string, headers: Record<string, string>, body: string,
     const code = (err as { code?: unknown }).code
     if (typeof code === 'string' && CERT_ERROR.test(code)) {
       throw new TokenRequestError('TLS_UNTRUSTED',
-        `TLS certificate of ${new URL(url).host} not trusted: ${code} (${(err as Error).message}); for a private CA set ca: { file: PATH } on the credential`,
+        `TLS certificate of ${new URL(url).host} not trusted: ${code} (${(err as Error).message}); ` +
+          'for a private CA set ca: { file: PATH } on the credential',
         { error: code }, { cause: err })
     }
     throw err
@@ -125,7 +129,12 @@ async function post (url: string, headers: Record<string, string>, body: string,
     }
     chunks.push(chunk as Buffer)
   }
-  return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8'), truncated: false }
+  return {
+    status: res.statusCode,
+    contentType: String(res.headers['content-type'] ?? ''),
+    text: Buffer.concat(chunks).toString('utf8'),
+    truncated: false,
+  }
 }
 
 /** HTTP Basic client authentication per RFC 6749 §2.3.1: form-encode, then base64. */

@@ -55,20 +55,25 @@ function checkPrivateKey (c: Checker, key: Secret | undefined, alg: string, path
   try {
     const type = createPrivateKey(key.reveal()).asymmetricKeyType
     const have = type === 'rsa' || type === 'rsa-pss' ? 'rsa' : type
-    if (want !== undefined && have !== want) c.add(`${path}.privateKey`, `is a ${type} key, but alg ${alg} needs ${want === 'ec' ? 'an EC' : 'an RSA'} key`)
+    if (want !== undefined && have !== want) {
+      c.add(`${path}.privateKey`, `is a ${type} key, but alg ${alg} needs ${want === 'ec' ? 'an EC' : 'an RSA'} key`)
+    }
   } catch {
     c.add(`${path}.privateKey`, 'is not a PEM private key (PKCS#8 or PKCS#1)')
   }
 }
 
 /** Form parameters tokenproxy sets itself on a Keycloak token request; `params` may not override them. */
-const KEYCLOAK_OWN_PARAMS = ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'username', 'password', 'refresh_token', 'scope']
+const KEYCLOAK_OWN_PARAMS = ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type', 'username',
+  'password', 'refresh_token', 'scope']
 
 function read (c: Checker, obj: Raw, path: string, name: string): KeycloakCredential | undefined {
   const insecureHttp = c.bool(obj, 'insecureHttp', path, false)
   const tokenUrl = keycloakTokenUrl(c, obj, path, insecureHttp)
-  const grant = c.string(obj, 'grant', path, { default: 'client_credentials', oneOf: ['client_credentials', 'password'] }) as KeycloakCredential['grant']
-  const clientAuth = c.string(obj, 'clientAuth', path, { default: 'client_secret_post', oneOf: ['client_secret_post', 'client_secret_basic', 'private_key_jwt'] }) as ClientAuth
+  const grant = c.string(obj, 'grant', path,
+    { default: 'client_credentials', oneOf: ['client_credentials', 'password'] }) as KeycloakCredential['grant']
+  const clientAuth = c.string(obj, 'clientAuth', path,
+    { default: 'client_secret_post', oneOf: ['client_secret_post', 'client_secret_basic', 'private_key_jwt'] }) as ClientAuth
   const clientId = c.string(obj, 'clientId', path, { required: true })
   const signed = clientAuth === 'private_key_jwt'
   // A public client (password grant, client_secret_post) has no secret.
@@ -78,7 +83,9 @@ function read (c: Checker, obj: Raw, path: string, name: string): KeycloakCreden
   const alg = c.string(obj, 'alg', path, { default: 'RS256', oneOf: ASSERTION_ALGS })!
   const keyId = c.string(obj, 'keyId', path)
   if (!signed) {
-    for (const key of ['privateKey', 'keyId', 'alg']) if (obj[key] !== undefined) c.add(`${path}.${key}`, 'is only used with clientAuth: private_key_jwt')
+    for (const key of ['privateKey', 'keyId', 'alg']) {
+      if (obj[key] !== undefined) c.add(`${path}.${key}`, 'is only used with clientAuth: private_key_jwt')
+    }
   }
   checkPrivateKey(c, privateKey, alg, path)
   const password = grant === 'password'
@@ -92,7 +99,16 @@ function read (c: Checker, obj: Raw, path: string, name: string): KeycloakCreden
   const timeout = readTimeout(c, obj, path)
   if (tokenUrl === undefined || clientId === undefined || timeout === undefined) return undefined
   return {
-    type: 'keycloak', name, tokenUrl, timeout, insecureHttp, grant, clientAuth, clientId, clientSecret, scope,
+    type: 'keycloak',
+    name,
+    tokenUrl,
+    timeout,
+    insecureHttp,
+    grant,
+    clientAuth,
+    clientId,
+    clientSecret,
+    scope,
     ...(params === undefined ? {} : { params }),
     ...(password ? { username, password: userPassword } : {}),
     ...(signed ? { privateKey, keyId, alg } : {}),
@@ -100,7 +116,8 @@ function read (c: Checker, obj: Raw, path: string, name: string): KeycloakCreden
 }
 
 function describe (c: KeycloakCredential): string {
-  const parts = [`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, ${c.clientAuth === 'private_key_jwt' ? `key ${c.privateKey?.describe()}` : `secret ${c.clientSecret?.describe() ?? 'none'}`})`]
+  const auth = c.clientAuth === 'private_key_jwt' ? `key ${c.privateKey?.describe()}` : `secret ${c.clientSecret?.describe() ?? 'none'}`
+  const parts = [`${c.type} ${c.grant}`, `client ${c.clientId} (${c.clientAuth}, ${auth})`]
   if (c.username !== undefined) parts.push(`user ${c.username} (password ${c.password?.describe()})`)
   if (c.scope !== undefined) parts.push(`scope "${c.scope}"`)
   if (c.params !== undefined) parts.push(`params ${Object.entries(c.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`)
@@ -127,7 +144,8 @@ function keycloakCredential (cfg: KeycloakCredential, now: () => number = Date.n
     for (const [name, value] of Object.entries(cfg.params ?? {})) form.set(name, value)
     if (cfg.scope !== undefined) form.set('scope', cfg.scope)
     // Every secret the request carries: client secret (form or Basic), assertion, password, refresh token.
-    const secrets = [cfg.clientSecret?.reveal(), ...['client_secret', 'client_assertion', 'password', 'refresh_token'].map((k) => form.get(k) ?? undefined)]
+    const secrets = [cfg.clientSecret?.reveal(),
+      ...['client_secret', 'client_assertion', 'password', 'refresh_token'].map((k) => form.get(k) ?? undefined)]
     const answer = await postToIdp(cfg.tokenUrl, headers, form.toString(), signal, http.dispatcher, secrets)
     const { accessToken, expiresIn, body } = parseOAuthAnswer(answer, 'Keycloak')
     // Password grant: keep the refresh token while refresh_expires_in allows (0: no stated limit).
@@ -177,16 +195,29 @@ function said (description: string | undefined, text: string): boolean {
 
 export const keycloakService: IdentityService<KeycloakCredential> = {
   type: 'keycloak',
-  keys: ['url', 'realm', 'tokenUrl', 'grant', 'clientId', 'clientSecret', 'clientAuth', 'scope', 'params', 'username', 'password', 'privateKey', 'keyId', 'alg'],
+  keys: ['url', 'realm', 'tokenUrl', 'grant', 'clientId', 'clientSecret', 'clientAuth', 'scope', 'params', 'username', 'password',
+    'privateKey', 'keyId', 'alg'],
   read,
   describe,
   // `params` select the token too (an audience, a resource); whatever their order, the same identity.
   identity: (c) => ({ clientId: c.clientId, username: c.username, scope: c.scope, params: c.params }),
   hints: [
-    { match: (i) => i.error === 'unauthorized_client' && said(i.description, 'service account'), fix: 'client settings: Client authentication on, Service account roles on' },
-    { match: (i) => i.error === 'unauthorized_client' && said(i.description, 'direct access grants'), fix: 'client settings: Direct access grants on' },
-    { match: (i) => i.error === 'unauthorized_client' && i.status === 401, fix: 'copy the secret from the client\'s Credentials tab; in a `{ file }`, only one trailing newline is trimmed' },
-    { match: (i) => i.error === 'invalid_client' || i.error === 'unauthorized_client', fix: 'check the client id and that the client is enabled' },
+    {
+      match: (i) => i.error === 'unauthorized_client' && said(i.description, 'service account'),
+      fix: 'client settings: Client authentication on, Service account roles on',
+    },
+    {
+      match: (i) => i.error === 'unauthorized_client' && said(i.description, 'direct access grants'),
+      fix: 'client settings: Direct access grants on',
+    },
+    {
+      match: (i) => i.error === 'unauthorized_client' && i.status === 401,
+      fix: 'copy the secret from the client\'s Credentials tab; in a `{ file }`, only one trailing newline is trimmed',
+    },
+    {
+      match: (i) => i.error === 'invalid_client' || i.error === 'unauthorized_client',
+      fix: 'check the client id and that the client is enabled',
+    },
     { match: (i) => i.status === 404 && i.error === 'Realm does not exist', fix: 'the realm name as in the admin console\'s realm list' },
     { match: (i) => i.status === 404, fix: 'compare with the `iss` of a token Keycloak issued' },
     { match: (i) => i.error === 'invalid_grant', fix: 'log in once as the user, or clear the required actions' },

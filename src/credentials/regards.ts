@@ -31,10 +31,20 @@ function read (c: Checker, obj: Raw, path: string, name: string): RegardsCredent
   const password = c.secret(obj, 'password', path, true)
   const format = c.string(obj, 'format', path, { default: 'json', oneOf: ['json', 'form'] }) as RegardsCredential['format']
   const timeout = readTimeout(c, obj, path)
-  if (url === undefined || tenant === undefined || username === undefined || password === undefined || timeout === undefined) return undefined
+  if (url === undefined || tenant === undefined || username === undefined || password === undefined || timeout === undefined) {
+    return undefined
+  }
   return {
-    type: 'regards', name, tokenUrl: `${url}/api/v1/rs-authentication/oauth/token`, timeout, insecureHttp,
-    tenant, client: { id: clientId, secret: clientSecret }, username, password, format,
+    type: 'regards',
+    name,
+    tokenUrl: `${url}/api/v1/rs-authentication/oauth/token`,
+    timeout,
+    insecureHttp,
+    tenant,
+    client: { id: clientId, secret: clientSecret },
+    username,
+    password,
+    format,
   }
 }
 
@@ -47,7 +57,8 @@ function regardsError (answer: IdpAnswer): TokenRequestError {
   // 401: the client (Basic) or the tenant scope was refused; 400: the account or password was.
   const rejected = answer.status === 400 || answer.status === 401
   const what = error === undefined && description === undefined ? describeBody(answer) : [error, description].filter(Boolean).join(': ')
-  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `REGARDS answered ${answer.status}: ${what}`, { status: answer.status, error, description })
+  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `REGARDS answered ${answer.status}: ${what}`,
+    { status: answer.status, error, description })
 }
 
 export function regardsCredential (cfg: RegardsCredential): Credential {
@@ -75,7 +86,8 @@ export function regardsCredential (cfg: RegardsCredential): Credential {
       if (answer.status < 200 || answer.status >= 300) throw regardsError(answer)
       const json = parseJson(answer)
       if (json === undefined) {
-        throw new TokenRequestError('BAD_RESPONSE', `REGARDS answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
+        throw new TokenRequestError('BAD_RESPONSE', `REGARDS answered ${answer.status} with ${describeBody(answer)}`,
+          { status: answer.status, error: 'bad_response' })
       }
       return { accessToken: readAccessToken(json, 'REGARDS', answer.status), expiresIn: readExpiresIn(json.expires_in) }
     },
@@ -89,11 +101,18 @@ export const regardsService: IdentityService<RegardsCredential> = {
   type: 'regards',
   keys: ['url', 'tenant', 'client', 'username', 'password', 'format'],
   read,
-  describe: (c) => [`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`, `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`].join(', '),
+  describe: (c) => [`${c.type} password grant (${c.format} body)`, `tenant ${c.tenant}`,
+    `client ${c.client.id} (secret ${c.client.secret.describe()})`, `user ${c.username} (password ${c.password.describe()})`].join(', '),
   identity: (c) => ({ clientId: c.client.id, username: c.username, tenant: c.tenant }),
   hints: [
-    { match: (i) => i.status === 401, fix: '`client` is REGARDS\' OAuth client (default `client`/`secret`); `tenant` is the project name, sent as `scope`' },
-    { match: (i) => i.status === 400, fix: 'check the user\'s access to that project; a V1 server (before 2024) also needs `format: form`' },
+    {
+      match: (i) => i.status === 401,
+      fix: '`client` is REGARDS\' OAuth client (default `client`/`secret`); `tenant` is the project name, sent as `scope`',
+    },
+    {
+      match: (i) => i.status === 400,
+      fix: 'check the user\'s access to that project; a V1 server (before 2024) also needs `format: form`',
+    },
   ],
   create: (cfg) => regardsCredential(cfg),
 }

@@ -7,7 +7,8 @@ import type { IdentityService } from './service.js'
 import { waltidWalletService } from './waltid-wallet.js'
 
 /** In the order `check` and problems list their types. */
-export const SERVICES = [keycloakService, regardsService, waltidWalletService] as const satisfies ReadonlyArray<IdentityService<CredentialBase>>
+export const SERVICES = [keycloakService, regardsService,
+  waltidWalletService] as const satisfies ReadonlyArray<IdentityService<CredentialBase>>
 
 type ConfigOf<S> = S extends IdentityService<infer C> ? C : never
 

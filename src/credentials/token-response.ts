@@ -59,7 +59,8 @@ export function checkToken (token: unknown, service: string, field: string, stat
     throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${status} without ${field}`, { status, error: 'no_access_token' })
   }
   if (!TOKEN_CHARS.test(token)) {
-    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${field} with characters not allowed in a header`, { status, error: 'bad_access_token' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${field} with characters not allowed in a header`,
+      { status, error: 'bad_access_token' })
   }
   return token
 }
@@ -69,7 +70,9 @@ export function readAccessToken (body: Record<string, unknown>, service: string,
   const token = checkToken(body.access_token, service, 'an access_token', status)
   const type = body.token_type
   if (type !== undefined && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
-    throw new TokenRequestError('BAD_RESPONSE', `${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`, { status, error: 'unsupported_token_type' })
+    throw new TokenRequestError('BAD_RESPONSE',
+      `${service} answered token_type ${JSON.stringify(type)}; only Bearer tokens can be injected`,
+      { status, error: 'unsupported_token_type' })
   }
   return token
 }
@@ -83,7 +86,8 @@ function oauthError (answer: IdpAnswer, service: string): TokenRequestError {
   const what = error === undefined
     ? `${describeBody(answer)}`
     : `${error}${description ? `: ${description}` : ''}`
-  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `${service} answered ${answer.status}: ${what}`, { status: answer.status, error, description })
+  return new TokenRequestError(rejected ? 'REJECTED' : 'SERVICE_ERROR', `${service} answered ${answer.status}: ${what}`,
+    { status: answer.status, error, description })
 }
 
 /** A standard OAuth 2.0 token endpoint answer (Keycloak's shape). */
@@ -91,7 +95,8 @@ export function parseOAuthAnswer (answer: IdpAnswer, service: string): IssuedTok
   if (answer.status < 200 || answer.status >= 300) throw oauthError(answer, service)
   const body = parseJson(answer)
   if (body === undefined) {
-    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${answer.status} with ${describeBody(answer)}`, { status: answer.status, error: 'bad_response' })
+    throw new TokenRequestError('BAD_RESPONSE', `${service} answered ${answer.status} with ${describeBody(answer)}`,
+      { status: answer.status, error: 'bad_response' })
   }
   return { accessToken: readAccessToken(body, service, answer.status), expiresIn: readExpiresIn(body.expires_in), body }
 }

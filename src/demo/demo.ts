@@ -28,10 +28,12 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
       const admin = sidecar.addresses.admin!
       opts.out([
         '',
-        `tokenproxy demo: dev Keycloak at ${idp.root}/realms/${idp.realm} (client ${idp.clientId}, ${idp.lifetime}s tokens, refreshed ahead),`,
+        `tokenproxy demo: dev Keycloak at ${idp.root}/realms/${idp.realm} ` +
+          `(client ${idp.clientId}, ${idp.lifetime}s tokens, refreshed ahead),`,
         `echo upstream at ${echo.url}, proxied under ${proxy}/echo. Try:`,
         '',
-        `  curl -s ${proxy}/echo/start-bp                                  # upstream sees "authorization": Bearer <JWT from the dev Keycloak>`,
+        `  curl -s ${proxy}/echo/start-bp                                  ` +
+          '# upstream sees "authorization": Bearer <JWT from the dev Keycloak>',
         `  curl -s -H 'Authorization: Basic Zm9vOmJhcg==' ${proxy}/echo/x   # the client's own header is replaced`,
         `  curl -s ${admin}/readyz                                         # credential state and expiry`,
         `  curl -s ${admin}/metrics | grep '^tokenproxy_'                  # token and request metrics`,

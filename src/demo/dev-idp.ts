@@ -28,7 +28,9 @@ function clientOf (req: IncomingMessage, form: URLSearchParams): [string, string
   return [form.get('client_id') ?? dec(bid), form.get('client_secret') ?? dec(bsecret)]
 }
 
-export async function startDevIdp (opts: { realm?: string, clientId?: string, clientSecret?: string, lifetime?: number } = {}): Promise<DevIdp> {
+export async function startDevIdp (
+  opts: { realm?: string, clientId?: string, clientSecret?: string, lifetime?: number } = {}
+): Promise<DevIdp> {
   const realm = opts.realm ?? 'demo'
   const clientId = opts.clientId ?? 'demo-client'
   const clientSecret = opts.clientSecret ?? 'demo-secret'
@@ -42,7 +44,14 @@ export async function startDevIdp (opts: { realm?: string, clientId?: string, cl
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
     if (req.method === 'GET' && path === `${base}/.well-known/openid-configuration`) {
-      send(res, 200, { issuer, token_endpoint: `${issuer}/protocol/openid-connect/token`, jwks_uri: `${issuer}/protocol/openid-connect/certs`, grant_types_supported: ['client_credentials'], token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'] })
+      send(res, 200,
+        {
+          issuer,
+          token_endpoint: `${issuer}/protocol/openid-connect/token`,
+          jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+          grant_types_supported: ['client_credentials'],
+          token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+        })
       return
     }
     if (req.method === 'GET' && path === `${base}/protocol/openid-connect/certs`) return send(res, 200, { keys: [jwk] })
@@ -54,22 +63,47 @@ export async function startDevIdp (opts: { realm?: string, clientId?: string, cl
       }
       const form = new URLSearchParams(text)
       const [id, secret] = clientOf(req, form)
-      if (id !== clientId) return send(res, 401, { error: 'invalid_client', error_description: 'Invalid client or Invalid client credentials' })
-      if (!same(secret, clientSecret)) return send(res, 401, { error: 'unauthorized_client', error_description: 'Invalid client or Invalid client credentials' })
-      if (form.get('grant_type') !== 'client_credentials') return send(res, 400, { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' })
+      if (id !== clientId) {
+        return send(res, 401, { error: 'invalid_client', error_description: 'Invalid client or Invalid client credentials' })
+      }
+      if (!same(secret, clientSecret)) {
+        return send(res, 401, { error: 'unauthorized_client', error_description: 'Invalid client or Invalid client credentials' })
+      }
+      if (form.get('grant_type') !== 'client_credentials') {
+        return send(res, 400, { error: 'unsupported_grant_type', error_description: 'Unsupported grant_type' })
+      }
       const now = Math.floor(Date.now() / 1000)
-      const token = await new SignJWT({ typ: 'Bearer', azp: clientId, scope: 'profile email', realm_access: { roles: [`default-roles-${realm}`, 'offline_access'] }, preferred_username: `service-account-${clientId}` })
+      const token = await new SignJWT({
+        typ: 'Bearer',
+        azp: clientId,
+        scope: 'profile email',
+        realm_access: { roles: [`default-roles-${realm}`, 'offline_access'] },
+        preferred_username: `service-account-${clientId}`,
+      })
         .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid })
-        .setIssuer(issuer).setSubject(randomUUID()).setAudience('account').setJti(randomUUID()).setIssuedAt(now).setExpirationTime(now + lifetime)
+        .setIssuer(issuer).setSubject(randomUUID()).setAudience('account').setJti(randomUUID()).setIssuedAt(now).setExpirationTime(now +
+          lifetime)
         .sign(privateKey)
-      send(res, 200, { access_token: token, expires_in: lifetime, refresh_expires_in: 0, token_type: 'Bearer', 'not-before-policy': 0, scope: 'profile email' })
+      send(res, 200,
+        {
+          access_token: token,
+          expires_in: lifetime,
+          refresh_expires_in: 0,
+          token_type: 'Bearer',
+          'not-before-policy': 0,
+          scope: 'profile email',
+        })
     }).catch(() => send(res, 400, { error: 'invalid_request', error_description: 'unreadable body' }))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const root = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   issuer = `${root}${base}`
   return {
-    root, realm, clientId, clientSecret, lifetime,
-    close: async () => { server.closeAllConnections(); await new Promise((r) => server.close(r)) },
+    root,
+    realm,
+    clientId,
+    clientSecret,
+    lifetime,
+    close: async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) },
   }
 }

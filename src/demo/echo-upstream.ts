@@ -14,7 +14,12 @@ function describeAuthorization (value: string | undefined): unknown {
   let claims: Record<string, unknown> = {}
   try {
     const c = decodeJwt(token)
-    claims = { iss: c.iss, azp: c.azp, exp: c.exp, expiresInS: typeof c.exp === 'number' ? Math.round(c.exp - Date.now() / 1000) : undefined }
+    claims = {
+      iss: c.iss,
+      azp: c.azp,
+      exp: c.exp,
+      expiresInS: typeof c.exp === 'number' ? Math.round(c.exp - Date.now() / 1000) : undefined,
+    }
   } catch { /* opaque token */ }
   return { scheme: 'Bearer', fingerprint: fingerprint(token), ...claims }
 }
@@ -33,6 +38,6 @@ export async function startEchoUpstream (): Promise<EchoUpstream> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => { server.closeAllConnections(); await new Promise((r) => server.close(r)) },
+    close: async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) },
   }
 }

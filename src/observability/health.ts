@@ -5,7 +5,12 @@ import type { TokenManager } from '../tokens/token-manager.js'
 import { quietRequests } from './logger.js'
 import type { Metrics } from './metrics.js'
 
-export function buildAdmin (deps: { tokens: TokenManager, metrics: Metrics, usedCredentials: () => string[], logger: Logger }): FastifyInstance {
+export function buildAdmin (deps: {
+  tokens: TokenManager
+  metrics: Metrics
+  usedCredentials: () => string[]
+  logger: Logger
+}): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, ...quietRequests(), forceCloseConnections: true })
   app.get('/healthz', async (_req, reply) => {
     reply.header('cache-control', 'no-store')

@@ -36,7 +36,8 @@ export class LogSummary {
     clearTimeout(p.timer)
     if (p.count === 0) return
     const intervalS = this.intervalMs / 1000
-    this.logger.warn({ ...p.fields, count: p.count, intervalS }, `${p.count} more like this ${final ? 'before stopping' : `in the last ${intervalS}s`}; the last: ${p.message}`)
+    this.logger.warn({ ...p.fields, count: p.count, intervalS },
+      `${p.count} more like this ${final ? 'before stopping' : `in the last ${intervalS}s`}; the last: ${p.message}`)
     // Still failing: keep summarising until an interval passes without one.
     if (!final) this.#start(key, p.fields, p.message)
   }

@@ -38,7 +38,10 @@ export function logFormat (format: LogConfig['format'], isTTY: boolean | undefin
  * The process's logger on stdout, written synchronously so its lines keep their order with the
  * CLI's own output and none is lost at exit. Pretty output loads pino-pretty, only then.
  */
-export async function openLogger (log: Pick<LogConfig, 'level' | 'format'>, io: { isTTY?: boolean, env: NodeJS.ProcessEnv } = { isTTY: process.stdout.isTTY, env: process.env }): Promise<Logger> {
+export async function openLogger (log: Pick<LogConfig, 'level' | 'format'>, io: { isTTY?: boolean, env: NodeJS.ProcessEnv } = {
+  isTTY: process.stdout.isTTY,
+  env: process.env,
+}): Promise<Logger> {
   const out = pino.destination({ dest: 1, sync: true })
   if (logFormat(log.format, io.isTTY) === 'json') return createLogger(log.level, out)
   const pretty = await import('pino-pretty')

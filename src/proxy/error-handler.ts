@@ -30,15 +30,18 @@ export function registerErrorHandling (app: FastifyInstance, prefixes: string[],
     // The client left mid-request or mid-response: nobody to answer, and no fault of the upstream's
     // (an aborted upload aborts the upstream request too, which would otherwise read as UPSTREAM_UNREACHABLE).
     if (reply.raw.destroyed || (request.raw.destroyed && !request.raw.complete)) {
-      request.log.debug({ method: request.method, path: pathOf(request.url), reason: error.message }, 'client closed the connection before the exchange was complete')
+      request.log.debug({ method: request.method, path: pathOf(request.url), reason: error.message },
+        'client closed the connection before the exchange was complete')
       reply.raw.destroy()
       return
     }
     if (error instanceof ProxyError) {
       const level = error.status >= 500 ? 'warn' : 'info'
       const fields = { code: error.code, ...error.extras, method: request.method, path: pathOf(request.url) }
-      if (summary !== undefined && error.code === 'TOKEN_UNAVAILABLE') summary.warn(`credential ${String(error.extras.credential)}`, fields, error.message)
-      else request.log[level](fields, error.message)
+      if (summary !== undefined && error.code === 'TOKEN_UNAVAILABLE') {
+        summary.warn(`credential ${String(error.extras.credential)}`, fields,
+          error.message)
+      } else request.log[level](fields, error.message)
       sendProblem(reply, error, request)
       return
     }

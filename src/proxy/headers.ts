@@ -58,7 +58,8 @@ function stripHopByHop (headers: Record<string, unknown>, connection: string | s
  * Headers for the upstream request. `original` is the client's header set (read for Connection
  * before anything else, so a client cannot name the Authorization that tokenproxy adds).
  */
-export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string, forwarding: Forwarding): IncomingHttpHeaders {
+export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string,
+  forwarding: Forwarding): IncomingHttpHeaders {
   stripHopByHop(headers, original.connection)
   for (const name of CLIENT_CREDENTIALS) delete headers[name]
   applyForwarding(headers, forwarding)

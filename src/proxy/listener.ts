@@ -44,7 +44,10 @@ async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]
     // The app never listens: its handler serves the listener's own server, which outlives it.
     serverFactory: (h) => { handler = h; return createServer() },
     // Router-level refusals (undecodable %-escapes, say) would otherwise bypass the problem+json error handler.
-    frameworkErrors: (err, request, reply) => { sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`), request) },
+    frameworkErrors: (err, request, reply) => {
+      sendProblem(reply, new ProxyError('BAD_REQUEST', `the request was refused: ${err.message}`),
+        request)
+    },
   })
   app.decorateRequest('tp', null)
   app.decorateRequest('tpSentBefore', 0)
@@ -54,7 +57,8 @@ async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]
   app.addHook('onRequest', (request, _reply, done) => {
     if (logRequests) markRequestStart(request)
     if (state.closing) {
-      done(new ProxyError('SHUTTING_DOWN', 'tokenproxy is shutting down; retry the request (another instance, or this one once restarted)', {}, { retryAfter: 1 }))
+      done(new ProxyError('SHUTTING_DOWN', 'tokenproxy is shutting down; retry the request (another instance, or this one once restarted)',
+        {}, { retryAfter: 1 }))
       return
     }
     try {

@@ -64,5 +64,7 @@ export function checkRequestTarget (method: string, url: string): void {
  */
 export function checkTransferEncoding (value: string | undefined): void {
   if (value === undefined || value.trim().toLowerCase() === 'chunked') return
-  throw new ProxyError('BAD_REQUEST', `Transfer-Encoding ${JSON.stringify(value.slice(0, 64))} is not supported: only chunked; send a compressed body with Content-Encoding instead`)
+  throw new ProxyError('BAD_REQUEST',
+    `Transfer-Encoding ${JSON.stringify(value.slice(0, 64))} is not supported: only chunked; ` +
+      'send a compressed body with Content-Encoding instead')
 }

@@ -51,7 +51,7 @@ function upstreamFailure (error: unknown, upstream: UpstreamConfig): ProxyError 
       ? `upstream "${upstream.name}" sent no response headers within ${upstream.timeout}s`
       : `upstream "${upstream.name}" could not be reached${code ? ` (${code})` : ''}`,
     { upstream: upstream.name },
-    { cause: error },
+    { cause: error }
   )
 }
 
@@ -73,7 +73,8 @@ function startTimer (request: FastifyRequest, reply: FastifyReply, upstream: Ups
     // A body stream destroyed now fails the upstream request whenever undici gets to it.
     ;(request.body as { destroy?: () => void } | undefined)?.destroy?.()
     reply.send(new ProxyError('UPSTREAM_TIMEOUT',
-      `upstream "${upstream.name}" did not answer within ${upstream.timeout}s (waiting for a connection, connecting, TLS handshake and response headers)`,
+      `upstream "${upstream.name}" did not answer within ${upstream.timeout}s ` +
+        '(waiting for a connection, connecting, TLS handshake and response headers)',
       { upstream: upstream.name }))
     onTimeout()
   }, upstream.timeout * 1000)
@@ -83,7 +84,8 @@ function startTimer (request: FastifyRequest, reply: FastifyReply, upstream: Ups
 }
 
 /** One send to the upstream; resolves once it answered (headers), failed, or timed out. */
-async function attempt (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions, upstream: UpstreamConfig): Promise<Outcome> {
+async function attempt (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions,
+  upstream: UpstreamConfig): Promise<Outcome> {
   const ctx = request.tp!
   return await new Promise<Outcome>((resolve) => {
     let settled = false
@@ -116,7 +118,8 @@ async function attempt (request: FastifyRequest, reply: FastifyReply, dest: stri
  * the token (if still current), and the request goes once more with a fresh one when its body can
  * be sent again; a second 401, or one the refetch floor keeps the token for, goes to the client.
  */
-export async function forward (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions, x: Exchange): Promise<void> {
+export async function forward (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions,
+  x: Exchange): Promise<void> {
   const { upstream, tokens, metrics } = x
   const ctx = request.tp!
   for (;;) {
@@ -140,6 +143,7 @@ export async function forward (request: FastifyRequest, reply: FastifyReply, des
     res.stream.resume()
     metrics.authRetries.inc({ upstream: upstream.name })
     ctx.token = await tokens.get(upstream.credential)
-    request.log.debug({ upstream: upstream.name, refused: refused.fingerprint, fresh: ctx.token.fingerprint }, 'replaying after upstream 401')
+    request.log.debug({ upstream: upstream.name, refused: refused.fingerprint, fresh: ctx.token.fingerprint },
+      'replaying after upstream 401')
   }
 }

@@ -23,7 +23,10 @@ function jwtClaims (token: string): TokenInfo['claims'] | undefined {
     const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
     return {
       exp: typeof c.exp === 'number' && Number.isFinite(c.exp) ? c.exp : undefined,
-      azp: str(c.azp), jti: str(c.jti), iss: str(c.iss), sub: str(c.sub),
+      azp: str(c.azp),
+      jti: str(c.jti),
+      iss: str(c.iss),
+      sub: str(c.sub),
     }
   } catch {
     return undefined

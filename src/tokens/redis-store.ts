@@ -133,7 +133,8 @@ export class RedisStore {
   #down (reason: string): void {
     if (!this.#up || this.#closed) return
     this.#up = false
-    this.#log.warn({ redis: this.#where, reason }, `shared token cache ${this.#where} unavailable (${reason}); each replica works alone until it is back`)
+    this.#log.warn({ redis: this.#where, reason },
+      `shared token cache ${this.#where} unavailable (${reason}); each replica works alone until it is back`)
     this.#probe = setInterval(() => { void this.#check() }, PROBE_MS)
     this.#probe.unref()
   }

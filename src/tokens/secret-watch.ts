@@ -116,7 +116,6 @@ export function watchSecretFiles (credentials: Readonly<Record<string, Credentia
     for (const name of new Set(changed)) opts.onChange(name)
   }
 
-
   const ticker = pollEvery(intervalMs, poll)
   return {
     start () {

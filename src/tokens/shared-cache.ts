@@ -84,7 +84,8 @@ export class SharedCache {
         }
       }
       if (this.#now() >= deadline) {
-        throw new TokenRequestError('CACHE_WAIT_TIMEOUT', `waited ${req.timeoutMs / 1000}s for the replica holding the lock to get a token`, { error: 'cache_wait_timeout' })
+        throw new TokenRequestError('CACHE_WAIT_TIMEOUT', `waited ${req.timeoutMs / 1000}s for the replica holding the lock to get a token`,
+          { error: 'cache_wait_timeout' })
       }
       await sleep(POLL_MS, undefined, { signal: req.signal })
     }
@@ -119,7 +120,11 @@ export class SharedCache {
       if (stored === undefined || stored.token === req.refused) return undefined
       if (stored.expiresAt - this.#now() <= req.minValidityMs) return undefined
       if (req.held !== undefined && stored.expiresAt <= req.held.expiresAt) return undefined
-      const info: TokenInfo = { ...describeToken(stored.token, undefined, stored.receivedAt), expiresAt: stored.expiresAt, expirySource: stored.expirySource }
+      const info: TokenInfo = {
+        ...describeToken(stored.token, undefined, stored.receivedAt),
+        expiresAt: stored.expiresAt,
+        expirySource: stored.expirySource,
+      }
       return { info, source: 'cache' as const, handle }
     })
   }
@@ -130,10 +135,13 @@ export class SharedCache {
     try {
       stored = text === undefined ? undefined : JSON.parse(text) as Stored
     } catch { /* not ours */ }
-    if (stored === undefined || typeof stored.token !== 'string' || typeof stored.expiresAt !== 'number' || typeof stored.receivedAt !== 'number') {
+    if (stored === undefined || typeof stored.token !== 'string' ||
+      typeof stored.expiresAt !== 'number' || typeof stored.receivedAt !== 'number') {
       if (!this.#undecryptable.has(req.identity)) {
         this.#undecryptable.add(req.identity)
-        this.#log.warn({ credential: req.credential }, `the cached token of credential "${req.credential}" does not decrypt with cache.redis.key (another key, or altered); treating it as a miss`)
+        this.#log.warn({ credential: req.credential },
+          `the cached token of credential "${req.credential}" does not decrypt with cache.redis.key ` +
+            '(another key, or altered); treating it as a miss')
       }
       return undefined
     }

@@ -154,7 +154,10 @@ export class TokenManager {
    */
   async get (name: string): Promise<TokenInfo> {
     const e = this.#entries.get(name)
-    if (e === undefined) throw new ProxyError('TOKEN_UNAVAILABLE', `credential "${name}" was removed by a config reload`, { credential: name }, { retryAfter: 1 })
+    if (e === undefined) {
+      throw new ProxyError('TOKEN_UNAVAILABLE', `credential "${name}" was removed by a config reload`, { credential: name },
+        { retryAfter: 1 })
+    }
     const now = this.#usable(e)
     if (now !== undefined) return now
     if (e.inflight !== undefined) await e.inflight
@@ -174,7 +177,9 @@ export class TokenManager {
     if (e === undefined) return false
     if (e.current?.token !== token) return true
     if (!e.refetches.take()) {
-      this.#log.debug({ credential: name, fingerprint: e.current.fingerprint }, `upstream refused the token again; not fetching another within ${e.refetches.limit.windowMs / 1000}s of the last 401-triggered fetch`)
+      this.#log.debug({ credential: name, fingerprint: e.current.fingerprint },
+        'upstream refused the token again; not fetching another within ' +
+          `${e.refetches.limit.windowMs / 1000}s of the last 401-triggered fetch`)
       return false
     }
     this.#log.info({ credential: name, fingerprint: e.current.fingerprint }, 'upstream refused the token; fetching a new one')
@@ -221,7 +226,10 @@ export class TokenManager {
     return true
   }
 
-  /** Stops timers, cancels fetches in flight, closes each credential (wallet logout, connections to the identity services) and the shared cache. */
+  /**
+   * Stops timers, cancels fetches in flight, closes each credential (wallet logout, connections
+   * to the identity services) and the shared cache.
+   */
   async close (): Promise<void> {
     for (const e of this.#entries.values()) {
       e.stop.abort()
@@ -311,8 +319,9 @@ export class TokenManager {
       const info = describeToken(issued.accessToken, issued.expiresIn, this.#now())
       const usableFor = (info.expiresAt - info.receivedAt) / 1000 - this.#refresh.minValidity
       if (usableFor <= 0) {
+        const left = Math.round((info.expiresAt - info.receivedAt) / 100) / 10
         throw new TokenRequestError('EXPIRED_ON_ARRIVAL',
-          `token arrived with ${Math.round((info.expiresAt - info.receivedAt) / 100) / 10}s left (${info.expirySource}), not more than refresh.minValidity (${this.#refresh.minValidity}s)`,
+          `token arrived with ${left}s left (${info.expirySource}), not more than refresh.minValidity (${this.#refresh.minValidity}s)`,
           { error: 'token_expired_on_arrival' })
       }
       return info
@@ -350,8 +359,14 @@ export class TokenManager {
       this.#metrics.tokenExpiry.set({ credential: name }, info.expiresAt / 1000)
       const refreshIn = this.#refreshDelay(info)
       this.#log.info({
-        credential: name, fingerprint: info.fingerprint, exp: info.claims.exp, azp: info.claims.azp, jti: info.claims.jti,
-        lifetimeS: Math.round((info.expiresAt - info.receivedAt) / 1000), expirySource: info.expirySource, refreshInS: Math.round(refreshIn / 1000),
+        credential: name,
+        fingerprint: info.fingerprint,
+        exp: info.claims.exp,
+        azp: info.claims.azp,
+        jti: info.claims.jti,
+        lifetimeS: Math.round((info.expiresAt - info.receivedAt) / 1000),
+        expirySource: info.expirySource,
+        refreshInS: Math.round(refreshIn / 1000),
         ...(e.shared === undefined ? {} : { source }),
       }, source === 'cache' ? 'token adopted from the shared cache' : 'token obtained')
       this.#schedule(e, refreshIn)
@@ -366,8 +381,13 @@ export class TokenManager {
       const delay = backoffDelay(e.failures, err.outcome, this.#backoff, this.#random)
       const still = this.#usable(e)
       const fields = {
-        credential: name, outcome: err.outcome, status: err.info.status, error: err.info.error, failures: e.failures,
-        retryInS: Math.round(delay / 100) / 10, currentTokenValidS: still === undefined ? 0 : Math.round((still.expiresAt - this.#now()) / 1000),
+        credential: name,
+        outcome: err.outcome,
+        status: err.info.status,
+        error: err.info.error,
+        failures: e.failures,
+        retryInS: Math.round(delay / 100) / 10,
+        currentTokenValidS: still === undefined ? 0 : Math.round((still.expiresAt - this.#now()) / 1000),
       }
       if (err.outcome === 'rejected') this.#log.error(fields, `credential "${name}" rejected by the identity service: ${err.message}`)
       else this.#log.warn(fields, `token request for credential "${name}" failed: ${err.message}`)

@@ -17,7 +17,8 @@ interface Ended { code: number | null, ms: number, stdout: string, stderr: strin
 /** Runs the CLI with `args` to its end; fails when it is still running after WITHIN_MS (and kills it). */
 async function toTheEnd (t: Test, args: string[]): Promise<Ended> {
   const started = Date.now()
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '' } })
+  const proc = spawn(process.execPath, [CLI, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TOKENPROXY_CONFIG: '', TOKENPROXY_LOG_LEVEL: '' } })
   let stdout = ''
   let stderr = ''
   proc.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
@@ -44,7 +45,9 @@ t.test('token: ends by itself once the token is printed, or the failure told (ex
     // `refused` authenticates with Basic: that client is refused.
     const ok = req.headers.authorization === undefined
     res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json', connection: 'keep-alive' })
-    res.end(ok ? '{"access_token":"opaque-exit-token","expires_in":60,"token_type":"Bearer"}' : '{"error":"invalid_client","error_description":"Invalid client credentials"}')
+    res.end(ok
+      ? '{"access_token":"opaque-exit-token","expires_in":60,"token_type":"Bearer"}'
+      : '{"error":"invalid_client","error_description":"Invalid client credentials"}')
   })
   t.teardown(() => idp.close())
   const dir = t.testdir({})
@@ -52,7 +55,13 @@ t.test('token: ends by itself once the token is printed, or the failure told (ex
   writeFileSync(file, JSON.stringify({
     credentials: {
       good: { type: 'keycloak', tokenUrl: idp.tokenUrl, clientId: 'c', clientSecret: 'exit-test-secret' },
-      refused: { type: 'keycloak', tokenUrl: idp.tokenUrl, clientId: 'c', clientSecret: 'exit-test-secret', clientAuth: 'client_secret_basic' },
+      refused: {
+        type: 'keycloak',
+        tokenUrl: idp.tokenUrl,
+        clientId: 'c',
+        clientSecret: 'exit-test-secret',
+        clientAuth: 'client_secret_basic',
+      },
     },
     upstreams: { u: { target: 'https://registry.example.org', credential: 'good', prefix: '/u' } },
   }))
@@ -97,7 +106,15 @@ t.test('run + SIGTERM while the first token request is still in its TLS handshak
   const silent = await startSilentPeer()
   t.teardown(() => silent.close())
   const sidecar = await runCli(t, {
-    credentials: { slow: { type: 'keycloak', tokenUrl: `https://127.0.0.1:${silent.port}/token`, clientId: 'c', clientSecret: 's', timeout: 60 } },
+    credentials: {
+      slow: {
+        type: 'keycloak',
+        tokenUrl: `https://127.0.0.1:${silent.port}/token`,
+        clientId: 'c',
+        clientSecret: 's',
+        timeout: 60,
+      }
+    },
     upstreams: { u: { target: 'http://127.0.0.1:9', credential: 'slow', prefix: '/u' } },
   })
   await until(() => silent.accepted === 1, 5000, 'the token request to connect')
@@ -124,7 +141,9 @@ t.test('the stand-in holds a process whose agent is left open: what the run test
     import { Agent } from 'undici'
     const agent = new Agent({ connect: { timeout: 60000 } })
     const stop = new AbortController()
-    agent.request({ origin: 'https://127.0.0.1:${silent.port}', path: '/token', method: 'POST', body: 'x', signal: stop.signal }).catch(() => {})
+    agent.request({
+      origin: 'https://127.0.0.1:${silent.port}', path: '/token', method: 'POST', body: 'x', signal: stop.signal,
+    }).catch(() => {})
     setTimeout(() => stop.abort(), 100)
   `
   const root = fileURLToPath(new URL('../..', import.meta.url))
