@@ -38,7 +38,8 @@ export interface Sidecar {
   logger: Logger
   metrics: Metrics
   tokens: TokenManager
-  listeners: Listener[]
+  /** The proxy listeners of the config in effect, then admin. */
+  readonly listeners: Listener[]
   /** Bound base URLs by listener name, filled in by start(). */
   addresses: Record<string, string>
   /** Starts fetching tokens and listens everywhere; returns the bound addresses by listener name. */
@@ -147,7 +148,8 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
 
   let started = false
   const addresses: Record<string, string> = {}
-  const listeners: Listener[] = [admin]
+  /** Every listener, derived: the proxy listeners of the config in effect, then admin. */
+  const listeners = (): Listener[] => [...proxies.all, admin]
 
   async function listen (l: Listener | ProxyListener): Promise<void> {
     if (!isLoopbackHost(l.host)) {
@@ -164,7 +166,6 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
   /** Serves `next`'s upstreams: new apps behind the listeners kept, new dedicated ports opened, removed ones closed. */
   async function applyUpstreams (next: Config): Promise<void> {
     for (const name of await proxies.apply(next.upstreams)) delete addresses[name]
-    listeners.splice(0, listeners.length, ...proxies.all, admin)
     if (started) for (const l of proxies.all) if (!l.server.listening) await listen(l)
   }
 
@@ -176,14 +177,14 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
     logger,
     metrics,
     tokens,
-    listeners,
+    get listeners () { return listeners() },
     addresses,
     async start () {
       tokens.start()
       secrets.start()
       configWatch?.start()
       started = true
-      for (const l of listeners) await listen(l)
+      for (const l of listeners()) await listen(l)
       logger.info({ addresses, credentials: Object.keys(config.credentials), upstreams: Object.keys(config.upstreams) },
         'tokenproxy listening')
       return addresses
@@ -224,7 +225,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       return diff
     },
     abort () {
-      for (const l of listeners) l.server.closeAllConnections()
+      for (const l of listeners()) l.server.closeAllConnections()
     },
     async reloadFile (trigger) {
       await configWatch?.reload(trigger)
@@ -237,7 +238,7 @@ export async function buildServer (initial: Config, opts: BuildOptions = {}): Pr
       }, graceMs)
       force.unref()
       // A keep-alive connection whose in-flight response ends during shutdown must close, not idle out the grace.
-      for (const l of listeners) l.server.keepAliveTimeout = 1
+      for (const l of listeners()) l.server.keepAliveTimeout = 1
       secrets.stop()
       configWatch?.stop()
       await Promise.all([proxies.close(), admin.app.close()])
