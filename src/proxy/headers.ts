@@ -74,3 +74,26 @@ export function clientResponseHeaders<T extends Record<string, unknown>> (header
   stripHopByHop(headers, headers.connection as string | string[] | undefined)
   return headers
 }
+
+/**
+ * A redirect within the upstream, seen from the client: a Location path under the target's base
+ * path gets the route's prefix in its place (`/base/login` -> `/registry/login`). Absolute URLs,
+ * relative references and paths elsewhere on the upstream are left as they are.
+ */
+export function clientLocation (location: string, prefix: string, basePath: string): string {
+  if (!location.startsWith('/') || location.startsWith('//') || !location.startsWith(basePath)) return location
+  const rest = location.slice(basePath.length)
+  if (rest !== '' && !/^[/?#]/.test(rest)) return location
+  return `${prefix}${rest}`
+}
+
+/** Characters a header value may not carry (Node refuses to send them): the upstream's are dropped, not fatal. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/g
+
+/** Drops invalid characters from every value; called only when Node refused the headers as they were. */
+export function sanitizeHeaderValues (headers: Record<string, string | string[] | undefined>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'string') headers[name] = value.replace(INVALID_VALUE, '')
+    else if (Array.isArray(value)) headers[name] = value.map((v) => v.replace(INVALID_VALUE, ''))
+  }
+}

@@ -1,12 +1,13 @@
-// One @fastify/http-proxy route per upstream: the token in preHandler, the request's headers rewritten, then forward().
-import proxy from '@fastify/http-proxy'
+// One route per upstream: the token in preHandler, then forward() over the upstream's own undici pool.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { TokenInfo } from '../tokens/lifetime.js'
 import type { TokenManager } from '../tokens/token-manager.js'
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
-import { forward, type FromOptions } from './retry.js'
+import { destinationFor, upstreamPath } from './destination.js'
+import type { Forwarding } from './headers.js'
+import { forward, type Exchange } from './retry.js'
 
 /** What a proxied request carries from its route to the end of its exchange (the listener's onResponse hook). */
 export interface ProxyContext {
@@ -26,11 +27,44 @@ export interface RouteDeps {
   metrics: Metrics
 }
 
+/** The methods a route proxies; any other gets NO_ROUTE. */
+const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
+
 /** Registers `upstream` on `app`, under its prefix (shared listener) or at the root (dedicated port). */
 export async function registerUpstream (app: FastifyInstance, upstream: UpstreamConfig, prefix: string, deps: RouteDeps): Promise<void> {
   const { tokens } = deps
-  const exchange = { upstream, ...deps }
-  const forwardingAsIs = { mode: upstream.forwarded, methodOverride: upstream.methodOverride }
+  const target = new URL(upstream.target)
+  const destination = destinationFor(prefix, upstream.target)
+  const pool = new Pool(target.origin, {
+    pipelining: 1,
+    connections: upstream.connections,
+    headersTimeout: upstream.timeout * 1000,
+    bodyTimeout: Math.max(upstream.timeout, 300) * 1000,
+    keepAliveTimeout: 4000,
+    // Verify, with the private CA if set; connect + TLS handshake within the timeout too (undici's own default is 10 s).
+    connect: { rejectUnauthorized: true, timeout: upstream.timeout * 1000, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) },
+  })
+  // The app's close (a stop, or a reload retiring it) also closes the upstream connections, and with
+  // them any request still waiting: nothing is left to hold the process open.
+  app.addHook('onClose', async () => { await pool.destroy() })
+  const forwardingAsIs: Forwarding = { mode: upstream.forwarded, methodOverride: upstream.methodOverride }
+  const x: Exchange = {
+    upstream,
+    ...deps,
+    pool,
+    host: target.host,
+    prefix,
+    basePath: destination.basePath,
+    forwarding: upstream.forwarded === 'set'
+      ? (request) => ({
+          mode: 'set',
+          methodOverride: upstream.methodOverride,
+          clientIp: request.socket.remoteAddress,
+          host: request.headers.host,
+          prefix,
+        })
+      : () => forwardingAsIs,
+  }
 
   /** Callback style, not async: with a usable token (nearly always) no promise is made per request. */
   function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
@@ -44,48 +78,19 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     tokens.get(upstream.credential).then((token) => { ctx.token = token; done() }, done)
   }
 
-  await app.register(proxy, {
-    upstream: upstream.target,
-    prefix,
-    disableRequestLogging: true,
-    proxyPayloads: false,
-    // The app's close (a stop, or a reload retiring it) also closes its upstream connections, and with
-    // them any request still waiting: nothing is left to hold the process open.
-    destroyAgent: true,
-    undici: {
-      headersTimeout: upstream.timeout * 1000,
-      bodyTimeout: Math.max(upstream.timeout, 300) * 1000,
-      keepAliveTimeout: 4000,
-      connections: upstream.connections,
-      // reply-from defaults to tls.rejectUnauthorized: false; `connect` wins over it: verify, with the private CA if set.
-      // Connect + TLS handshake within the timeout too (undici's own default is 10 s).
-      connect: { rejectUnauthorized: true, timeout: upstream.timeout * 1000, ...(upstream.ca === undefined ? {} : { ca: upstream.ca }) },
-    },
-    preHandler,
-    handler (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions) {
-      // Exactly the prefix plus a query (/regards?x) on a target without a base path comes as '': reply-from would
-      // then send the client's own path.
-      forward(request, reply, dest === '' ? '/' : dest, options, exchange).catch((err: unknown) => reply.send(err))
-      return reply
-    },
-    replyOptions: {
-      // reply-from would silently retry a GET that got 503 up to 10 times; the upstream's answer goes back as is.
-      retryDelay: () => null,
-      rewriteRequestHeaders (request, headers) {
-        const forwarding = upstream.forwarded === 'set'
-          ? {
-              mode: 'set' as const,
-              methodOverride: upstream.methodOverride,
-              clientIp: request.socket.remoteAddress,
-              host: request.headers.host,
-              prefix,
-            }
-          : forwardingAsIs
-        return upstreamRequestHeaders(headers, request.headers, request.tp!.token!.token, forwarding)
-      },
-      rewriteHeaders (headers) {
-        return clientResponseHeaders(headers)
-      },
-    },
-  } as Parameters<typeof proxy>[1])
+  function handler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    let path: string
+    try {
+      path = upstreamPath(destination, request.url)
+    } catch (err) {
+      return reply.send(err)
+    }
+    forward(request, reply, path, x)
+    return reply
+  }
+
+  // As a plugin under the prefix: `/registry`, `/registry/` and everything below it.
+  await app.register(async (scope) => {
+    for (const url of ['/', '/*']) scope.route({ url, method: METHODS, preHandler, handler })
+  }, { prefix })
 }
