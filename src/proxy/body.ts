@@ -78,7 +78,8 @@ class WatchedBody {
   }
 
   private attempt (): PassThrough {
-    const next = new PassThrough()
+    // One client read (64 KiB) fits before back-pressure pauses the client.
+    const next = new PassThrough({ highWaterMark: 64 * 1024 })
     next.on('drain', () => this.source.resume())
     // An attempt given up (the upstream answered early, a replay starts) must not leave the client paused.
     next.once('close', () => this.source.resume())

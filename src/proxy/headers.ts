@@ -29,19 +29,6 @@ export interface Forwarding {
   prefix?: string
 }
 
-function applyForwarding (headers: IncomingHttpHeaders, f: Forwarding): void {
-  for (const name of URL_OVERRIDES) delete headers[name]
-  if (!f.methodOverride) for (const name of METHOD_OVERRIDES) delete headers[name]
-  if (f.mode === 'keep') return
-  for (const name of FORWARDING) delete headers[name]
-  for (const name of Object.keys(headers)) if (name.startsWith('x-forwarded-')) delete headers[name]
-  if (f.mode === 'strip') return
-  if (f.clientIp !== undefined) headers['x-forwarded-for'] = f.clientIp
-  headers['x-forwarded-proto'] = 'http'
-  if (f.host !== undefined) headers['x-forwarded-host'] = f.host
-  if (f.prefix !== undefined && f.prefix !== '') headers['x-forwarded-prefix'] = f.prefix
-}
-
 /** Names listed in Connection, which are hop-by-hop for this message (RFC 9110 §7.6.1). */
 function connectionListed (value: string | string[] | undefined): string[] {
   if (value === undefined) return []
@@ -54,17 +41,33 @@ function stripHopByHop (headers: Record<string, unknown>, connection: string | s
   for (const name of HOP_BY_HOP) delete headers[name]
 }
 
+/** Never forwarded: hop-by-hop fields, the client's credentials, URL overrides, Expect (Node answered it) and Host (the upstream's own). */
+const DROPPED = new Set<string>([...HOP_BY_HOP, ...CLIENT_CREDENTIALS, ...URL_OVERRIDES, 'expect', 'host'])
+const METHOD_OVERRIDE_SET = new Set<string>(METHOD_OVERRIDES)
+const FORWARDING_SET = new Set<string>(FORWARDING)
+
 /**
- * Headers for the upstream request. `original` is the client's header set (read for Connection
- * before anything else, so a client cannot name the Authorization that tokenproxy adds).
+ * Headers for the upstream request, built in one pass over the client's: the Connection-listed
+ * names are read from the client's set before anything is added, so a client cannot name the
+ * Authorization that tokenproxy adds. `host` is the upstream's.
  */
-export function upstreamRequestHeaders (headers: IncomingHttpHeaders, original: IncomingHttpHeaders, token: string,
-  forwarding: Forwarding): IncomingHttpHeaders {
-  stripHopByHop(headers, original.connection)
-  for (const name of CLIENT_CREDENTIALS) delete headers[name]
-  applyForwarding(headers, forwarding)
-  // Node already answered the client's `Expect: 100-continue`; undici refuses to send an Expect header at all.
-  delete headers.expect
+export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, token: string,
+  f: Forwarding): IncomingHttpHeaders {
+  const listed = client.connection === undefined ? undefined : connectionListed(client.connection)
+  const dropForwarding = f.mode !== 'keep'
+  const headers: IncomingHttpHeaders = { host }
+  for (const name in client) {
+    if (DROPPED.has(name) || listed?.includes(name) === true) continue
+    if (!f.methodOverride && METHOD_OVERRIDE_SET.has(name)) continue
+    if (dropForwarding && (FORWARDING_SET.has(name) || name.startsWith('x-forwarded-'))) continue
+    headers[name] = client[name]
+  }
+  if (f.mode === 'set') {
+    if (f.clientIp !== undefined) headers['x-forwarded-for'] = f.clientIp
+    headers['x-forwarded-proto'] = 'http'
+    if (f.host !== undefined) headers['x-forwarded-host'] = f.host
+    if (f.prefix !== undefined && f.prefix !== '') headers['x-forwarded-prefix'] = f.prefix
+  }
   headers.authorization = `Bearer ${token}`
   return headers
 }

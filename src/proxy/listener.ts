@@ -20,6 +20,12 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void
 /** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
 const CONNECTIONS_CHECK_MS = 1000
 
+/**
+ * Bytes a client socket buffers before back-pressure: one whole upstream read (64 KiB), so that a
+ * large body is not paused and resumed after every chunk (Node 22 made 64 KiB the default).
+ */
+export const SOCKET_BUFFER_BYTES = 64 * 1024
+
 /** Set when shutdown starts: requests still arriving on open connections (pipelined, say) get SHUTTING_DOWN. */
 export interface RunState { closing: boolean }
 
@@ -127,6 +133,7 @@ export class ProxyListener {
       // No bound on a whole request (a long upload is fine); headers and each stretch of the body are bounded.
       requestTimeout: 0,
       keepAliveTimeout: opts.limits.idleTimeout * 1000,
+      highWaterMark: SOCKET_BUFFER_BYTES,
     }, (req, res) => { this.#dispatch(req, res) })
     this.server.on('clientError', refuseClientError)
     this.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })
