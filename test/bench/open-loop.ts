@@ -34,11 +34,13 @@ export interface OpenLoopSpec {
 }
 
 export interface OpenLoopResult {
-  /** Requests scheduled in the window that got a complete response (any status). */
+  /** Complete responses (any status) that arrived during the window, whenever their request was scheduled. */
   requests: number
   seconds: number
-  /** Achieved rate: `requests` ÷ `seconds`. */
+  /** Achieved rate: `requests` ÷ `seconds` (a server that falls behind answers fewer than the offered rate in the window). */
   rps: number
+  /** Requests scheduled in the window that got a complete response (any status), in the window or in the drain after it. */
+  answered: number
   p50Ms: number
   p90Ms: number
   p99Ms: number
@@ -121,7 +123,7 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
   const inWindow = (scheduled: number): boolean => scheduled >= windowStart && scheduled < windowEnd
 
   const latencies: number[] = []
-  const counts = { requests: 0, non2xx: 0, errors: 0, scheduled: 0, unfinished: 0 }
+  const counts = { requests: 0, answered: 0, non2xx: 0, errors: 0, scheduled: 0, unfinished: 0 }
   let windowStarted = false
   let ended = false
   let finished = false
@@ -131,8 +133,9 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
     const scheduled = c.inflight!
     c.inflight = undefined
     c.state = 'head'
+    if (now >= windowStart && now < windowEnd) counts.requests++
     if (inWindow(scheduled)) {
-      counts.requests++
+      counts.answered++
       latencies.push(now - scheduled)
       if (c.status < 200 || c.status > 299) counts.non2xx++
     }
@@ -306,6 +309,7 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
         requests: counts.requests,
         seconds: spec.seconds,
         rps: counts.requests / spec.seconds,
+        answered: counts.answered,
         p50Ms: percentile(sorted, 0.5),
         p90Ms: percentile(sorted, 0.9),
         p99Ms: percentile(sorted, 0.99),
