@@ -293,8 +293,10 @@ const tables = [
 const summary = [
   `${machine.cpus} × ${machine.cpuModel ?? 'CPU'}, Node ${machine.node}, ${machine.date}; ` +
     `load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`,
-  `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured) of each table, the fixed-rate rounds first; ` +
-    'target order rotated each round; loopback',
+  profiling
+    ? `profile: one run of ${WARMUP} s warm-up + ${SECONDS} s measured through the sidecar only; loopback`
+    : `${ROUNDS} rounds × (${WARMUP} s warm-up + ${SECONDS} s measured) of each table, the fixed-rate rounds first; ` +
+      'target order rotated each round; loopback',
   `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s ` +
     `(300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
   ...(NODE_ARGS.length === 0 ? [] : [`sidecar node flags: ${NODE_ARGS.join(' ')}`]),
