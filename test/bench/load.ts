@@ -1,4 +1,4 @@
-// Load generators: autocannon (in this process) and wrk (its own process, when installed), one result shape.
+// Saturation load generators: wrk (its own process, when installed) and autocannon (in this process), one result shape.
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -38,7 +38,6 @@ async function runAutocannon (spec: LoadSpec): Promise<LoadResult> {
     connections: spec.connections,
     duration: spec.seconds,
     timeout: 10,
-    ...(scenario.rate === undefined ? {} : { overallRate: scenario.rate }),
     headers: { ...spec.headers, ...(scenario.body === undefined ? {} : { 'content-type': 'application/octet-stream' }) },
     ...(scenario.body === undefined ? {} : { body: scenario.body }),
   })

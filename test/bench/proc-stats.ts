@@ -49,8 +49,12 @@ export function cpuSeconds (pids: number[]): number {
   return ticks / CLK_TCK
 }
 
-/** A `Vm*` line of /proc/PID/status in bytes, summed over `pids`. */
-export function vmBytes (pids: number[], field: 'VmRSS' | 'VmHWM'): number {
+/**
+ * A memory line of /proc/PID/status in bytes, summed over `pids`. RssAnon is the anonymous part of VmRSS (heap, stacks: what
+ * the process itself allocated), without the file-backed pages of the binary that every process running it shares.
+ */
+export type MemoryField = 'VmRSS' | 'VmHWM' | 'RssAnon'
+export function vmBytes (pids: number[], field: MemoryField): number {
   let kib = 0
   for (const pid of pids) {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(read(`/proc/${pid}/status`) ?? '')
@@ -59,14 +63,14 @@ export function vmBytes (pids: number[], field: 'VmRSS' | 'VmHWM'): number {
   return kib * 1024
 }
 
-/** Polls the summed VmRSS of `pids` until stopped; returns the highest value seen. */
-export function watchPeakRss (pids: number[], intervalMs = 100): { stop (): number } {
-  let peak = vmBytes(pids, 'VmRSS')
-  const timer = setInterval(() => { peak = Math.max(peak, vmBytes(pids, 'VmRSS')) }, intervalMs)
+/** Polls the summed `field` (VmRSS unless told) of `pids` until stopped; returns the highest value seen. */
+export function watchPeakRss (pids: number[], field: 'VmRSS' | 'RssAnon' = 'VmRSS', intervalMs = 100): { stop (): number } {
+  let peak = vmBytes(pids, field)
+  const timer = setInterval(() => { peak = Math.max(peak, vmBytes(pids, field)) }, intervalMs)
   return {
     stop () {
       clearInterval(timer)
-      return Math.max(peak, vmBytes(pids, 'VmRSS'))
+      return Math.max(peak, vmBytes(pids, field))
     },
   }
 }
