@@ -1,5 +1,5 @@
 // `npm run bench`: direct vs tokenproxy (built, as users run it) vs nginx: a fixed-rate table (open-loop) and a saturation table (wrk).
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +18,7 @@ import {
   type Target,
 } from './report.js'
 import { FIXED_RATES, FIXED_RATE_SCENARIO, SCENARIOS, toolsFor } from './scenarios.js'
-import { CLI, NODE_ARGS, PREFIX, coldStartOnce, startSidecar, writeSidecarConfig } from './sidecar-process.js'
+import { CLI, NODE_ARGS, NODE_BIN, PREFIX, coldStartOnce, startSidecar, writeSidecarConfig } from './sidecar-process.js'
 
 const { values: flags } = parseArgs({
   options: { out: { type: 'string' }, profile: { type: 'boolean' }, 'profile-rate': { type: 'string' } },
@@ -39,6 +39,7 @@ const COLD_STARTS = num('BENCH_COLD_STARTS', 5)
 const PROFILE_RATE = flags['profile-rate'] === undefined ? undefined : positive('--profile-rate', flags['profile-rate'])
 const profiling = flags.profile === true || PROFILE_RATE !== undefined
 const MiB = 1024 * 1024
+const nodeVersion = (bin: string): string => execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim()
 const log = (s: string): void => { process.stderr.write(`${s}\n`) }
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`)
@@ -71,13 +72,15 @@ const sidecarConfig = writeSidecarConfig(dir, 'sidecar', idp.info, upstream.info
 const tokensBefore = await tokenRequests()
 const sidecar: ChildProcess = await startSidecar(sidecarConfig, ports.admin, profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])
 const firstTokenAt = Date.now()
-// BENCH_BASELINE_CLI: another build (say, an older commit's dist/cli.js) measured in the same run, interleaved.
-const BASELINE_CLI = profiling ? undefined : process.env.BENCH_BASELINE_CLI
+// BENCH_BASELINE_CLI: another build (say, an older commit's dist/cli.js) measured in the same run, interleaved;
+// BENCH_BASELINE_NODE_ARGS: its Node flags instead of BENCH_NODE_ARGS (the same build, with and without a V8 setting).
+const BASELINE_ARGS = process.env.BENCH_BASELINE_NODE_ARGS?.split(' ').filter((a) => a !== '')
+const BASELINE_CLI = profiling ? undefined : process.env.BENCH_BASELINE_CLI ?? (BASELINE_ARGS === undefined ? undefined : CLI)
 const basePorts = { listen: await freePort(), admin: await freePort() }
 const baseline = BASELINE_CLI === undefined
   ? undefined
   : await startSidecar(writeSidecarConfig(dir, 'baseline', idp.info, upstream.info.port, basePorts, 'warn'), basePorts.admin, [],
-    BASELINE_CLI)
+    BASELINE_CLI, BASELINE_ARGS)
 const sidecars = baseline === undefined ? 1 : 2
 const nginx = profiling ? undefined : await startNginx(join(dir, 'nginx'), await freePort(), upstream.info.port, token)
 
@@ -264,7 +267,7 @@ const fixedTable = rateTable(rateRows)
 const machine = {
   cpus: cpus().length,
   cpuModel: cpus()[0]?.model,
-  node: process.version,
+  node: NODE_BIN === process.execPath ? process.version : nodeVersion(NODE_BIN),
   date: started.toISOString(),
   loadavgBefore: load0,
   loadavgAfter: load1,
@@ -300,6 +303,8 @@ const summary = [
   `token requests seen by the IdP while the sidecar served all runs: ${tokenRequestsDuringLoad} in ${tokenSeconds.toFixed(0)} s ` +
     `(300 s tokens, refreshed at 0.8 ± 0.05 of their lifetime: expect ${expectedText})`,
   ...(NODE_ARGS.length === 0 ? [] : [`sidecar node flags: ${NODE_ARGS.join(' ')}`]),
+  ...(BASELINE_ARGS === undefined ? [] : [`baseline node flags: ${BASELINE_ARGS.join(' ') || '(none)'}`]),
+  ...(NODE_BIN === process.execPath ? [] : [`sidecars run on ${NODE_BIN} (${nodeVersion(NODE_BIN)})`]),
   ...(process.env.BENCH_CLI === undefined ? [] : [`sidecar: ${CLI}`]),
   ...(BASELINE_CLI === undefined ? [] : [`baseline: ${BASELINE_CLI} (its token requests are counted too: ${sidecars} sidecars)`]),
   `sidecar memory: idle (ready, before any load) RSS ${mib(idle.rssMiB)}, RssAnon ${mib(idle.rssAnonMiB)}` +

@@ -12,6 +12,8 @@ import { start, stop, waitForOk } from './processes.js'
 export const CLI = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 /** Node flags for every sidecar the bench starts (BENCH_NODE_ARGS, space-separated), to measure a V8 setting. */
 export const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+/** The Node binary for the sidecars (BENCH_NODE: another Node version, say the image's); the bench's own by default. */
+export const NODE_BIN = process.env.BENCH_NODE ?? process.execPath
 export const PREFIX = '/up'
 
 export interface SidecarPorts { listen: number, admin: number }
@@ -31,8 +33,9 @@ export function writeSidecarConfig (dir: string, name: string, idp: IdpInfo, ups
 }
 
 /** Starts the sidecar and waits until /readyz says it holds a token. Its output goes to this process's stderr. */
-export async function startSidecar (config: string, adminPort: number, nodeArgs: string[] = [], cli = CLI): Promise<ChildProcess> {
-  const child = start(process.execPath, [...NODE_ARGS, ...nodeArgs, cli, 'run', '--config', config])
+export async function startSidecar (config: string, adminPort: number, nodeArgs: string[] = [], cli = CLI,
+  baseArgs = NODE_ARGS): Promise<ChildProcess> {
+  const child = start(NODE_BIN, [...baseArgs, ...nodeArgs, cli, 'run', '--config', config])
   child.stdout!.pipe(process.stderr)
   child.stderr!.pipe(process.stderr)
   await waitForOk(`http://127.0.0.1:${adminPort}/readyz`)
@@ -47,7 +50,7 @@ export interface ColdStart { listeningMs: number, tokenMs: number }
  */
 export async function coldStartOnce (config: string): Promise<ColdStart> {
   const t0 = performance.now()
-  const child = start(process.execPath, [...NODE_ARGS, CLI, 'run', '--config', config])
+  const child = start(NODE_BIN, [...NODE_ARGS, CLI, 'run', '--config', config])
   child.stderr!.resume()
   const seen: Partial<ColdStart> = {}
   let onExit: ((code: number | null) => void) | undefined
