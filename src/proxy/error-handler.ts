@@ -11,7 +11,7 @@ export function sendProblem (reply: FastifyReply, err: ProxyError, request: Fast
     reply.raw.destroy()
     return
   }
-  // Only the problem's own headers: not what an attempt left on the reply (reply-from's `connection: close`, say).
+  // Only the problem's own headers: not what an attempt may have left on the reply.
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
   // A body that stalled was not read to its end, or the listener is closing: the connection carries no further request.

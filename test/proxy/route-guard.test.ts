@@ -102,7 +102,7 @@ t.test('ordinary paths with dots and brackets pass unchanged', async (t) => {
 })
 
 t.test('segments that merely start with two dots are refused too (stricter than needed, never looser)', async (t) => {
-  // reply-from's URL building refuses any "/.." substring; such names are rare and refusing them is safe.
+  // destination.ts refuses any "/.." substring once decoded; such names are rare and refusing them is safe.
   const s = await startStack(t)
   for (const path of ['/registry/...', '/registry/..hidden/x']) {
     const res = await rawRequest(s.url, `GET ${path} HTTP/1.1`)
