@@ -5,6 +5,13 @@ import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProxyError } from '../errors.js'
 
+/**
+ * Bytes a stream (a client socket, a body on its way upstream) buffers before back-pressure: one
+ * whole socket read, so that a large body is not paused and resumed after every chunk (Node 22 made
+ * 64 KiB the default; Node 20's is 16 KiB).
+ */
+export const STREAM_BUFFER_BYTES = 64 * 1024
+
 /** A body is replayable when it is buffered under 1 MiB: a declared length of at most this minus one. */
 const MAX_REPLAY_BYTES = 1024 * 1024
 
@@ -78,8 +85,7 @@ class WatchedBody {
   }
 
   private attempt (): PassThrough {
-    // One client read (64 KiB) fits before back-pressure pauses the client.
-    const next = new PassThrough({ highWaterMark: 64 * 1024 })
+    const next = new PassThrough({ highWaterMark: STREAM_BUFFER_BYTES })
     next.on('drain', () => this.source.resume())
     // An attempt given up (the upstream answered early, a replay starts) must not leave the client paused.
     next.once('close', () => this.source.resume())

@@ -7,15 +7,17 @@ export interface Destination {
   prefix: string
   /** The target's base path in its place ('' for a target at the root). */
   basePath: string
-  /** The target's origin, for the URL parser on the slow path. */
+  /** The target's origin: the pool's, and the URL parser's base on the slow path. */
   origin: string
+  /** The target's host[:port], the upstream request's Host. */
+  host: string
 }
 
 export function destinationFor (prefix: string, target: string): Destination {
   const url = new URL(target)
   // A prefix never ends with '/', so neither does its replacement: /up/x -> /base/x, /up -> /base.
   const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname
-  return { prefix, basePath, origin: url.origin }
+  return { prefix, basePath, origin: url.origin, host: url.host }
 }
 
 /** Characters a URL parser leaves as they are in a path: no percent-escape, quote, space or non-ASCII to encode. */

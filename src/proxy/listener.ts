@@ -9,7 +9,7 @@ import type { LogSummary } from '../observability/log-summary.js'
 import { quietRequests } from '../observability/logger.js'
 import { methodLabel, type Metrics } from '../observability/metrics.js'
 import { logRequest, markRequestStart } from './access-log.js'
-import { registerBodyHandling, type ReplayBudget } from './body.js'
+import { registerBodyHandling, STREAM_BUFFER_BYTES, type ReplayBudget } from './body.js'
 import { registerErrorHandling, sendProblem } from './error-handler.js'
 import { CONNECT_REFUSAL, refuseClientError } from './raw-refusals.js'
 import { checkHost, checkRequestTarget, checkTransferEncoding, mergeSlashes } from './request-guard.js'
@@ -19,12 +19,6 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 /** How often Node checks connections against headersTimeout (its default, 30 s, would hold a silent one that much longer). */
 const CONNECTIONS_CHECK_MS = 1000
-
-/**
- * Bytes a client socket buffers before back-pressure: one whole upstream read (64 KiB), so that a
- * large body is not paused and resumed after every chunk (Node 22 made 64 KiB the default).
- */
-export const SOCKET_BUFFER_BYTES = 64 * 1024
 
 /** Set when shutdown starts: requests still arriving on open connections (pipelined, say) get SHUTTING_DOWN. */
 export interface RunState { closing: boolean }
@@ -78,8 +72,6 @@ async function proxyApp (opts: ProxyListenerOptions, upstreams: UpstreamConfig[]
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    // However the exchange ended, its upstream timer has nothing left to bound.
-    clearTimeout(request.tp?.timer)
     const upstream = request.tp?.upstream.name ?? 'none'
     metrics.requests.inc({ upstream, method: methodLabel(request.method), code: String(reply.statusCode) })
     if (request.tp !== null) metrics.requestDuration.observe({ upstream }, reply.elapsedTime / 1000)
@@ -133,7 +125,7 @@ export class ProxyListener {
       // No bound on a whole request (a long upload is fine); headers and each stretch of the body are bounded.
       requestTimeout: 0,
       keepAliveTimeout: opts.limits.idleTimeout * 1000,
-      highWaterMark: SOCKET_BUFFER_BYTES,
+      highWaterMark: STREAM_BUFFER_BYTES,
     }, (req, res) => { this.#dispatch(req, res) })
     this.server.on('clientError', refuseClientError)
     this.server.on('connect', (_req, socket: Socket) => { socket.end(CONNECT_REFUSAL) })

@@ -7,6 +7,7 @@ import { ProxyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { TokenManager } from '../tokens/token-manager.js'
 import { onBodyProgress, rewindBody, waitsForClient } from './body.js'
+import type { Destination } from './destination.js'
 import { clientLocation, clientResponseHeaders, sanitizeHeaderValues, upstreamRequestHeaders, type Forwarding } from './headers.js'
 
 export interface Exchange {
@@ -15,11 +16,8 @@ export interface Exchange {
   metrics: Metrics
   /** The upstream's connection pool (one per route and app). */
   pool: Dispatcher
-  /** The Host header the upstream gets: its own. */
-  host: string
-  /** The route's prefix and the target's base path, for Location headers. */
-  prefix: string
-  basePath: string
+  /** The route's prefix, the target's base path and host: for the Host and Location headers. */
+  destination: Destination
   forwarding: (request: FastifyRequest) => Forwarding
 }
 
@@ -56,7 +54,7 @@ function upstreamFailure (error: unknown, upstream: UpstreamConfig): ProxyError 
 
 /** What an attempt reports to its exchange. */
 interface AttemptEvents {
-  /** Status and headers arrived: stream them (`attempt.stream`) or drop the answer (`attempt.discard`). */
+  /** Status and headers arrived: stream them (`attempt.stream`), or not (the body is then read and dropped). */
   answered (attempt: Attempt, status: number, headers: IncomingHttpHeaders): void
   /** No answer: the upstream could not be reached, failed, or the request body failed. */
   failed (error: unknown): void
@@ -89,9 +87,6 @@ class Attempt implements Dispatcher.DispatchHandler {
     res.writeHead(status, headers)
     this.#res = res
   }
-
-  /** Reads the answer to its end and drops it, so that its connection can be reused. */
-  discard (): void {}
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
     this.#controller = controller
@@ -201,7 +196,6 @@ export function forward (request: FastifyRequest, reply: FastifyReply, path: str
       // A fresh token refused again means the upstream objects to something else: keep it.
       // No replay either when the refetch floor kept the refused token: it would only be refused again.
       if (status === 401 && !ctx.replayed && tokens.invalidate(upstream.credential, refused.token) && rewindBody(request)) {
-        attempt.discard()
         ctx.replayed = true
         metrics.authRetries.inc({ upstream: upstream.name })
         tokens.get(upstream.credential).then((token) => {
@@ -220,9 +214,7 @@ export function forward (request: FastifyRequest, reply: FastifyReply, path: str
       }
       clientResponseHeaders(headers)
       const location = headers.location
-      if (typeof location === 'string' && !/^https?:\/\//i.test(location)) {
-        headers.location = clientLocation(location, x.prefix, x.basePath)
-      }
+      if (typeof location === 'string') headers.location = clientLocation(location, x.destination.prefix, x.destination.basePath)
       // An HTTP/1 connection cannot carry another request until this one's body has been read.
       if (!request.raw.complete) headers.connection = 'close'
       try {
@@ -255,7 +247,7 @@ export function forward (request: FastifyRequest, reply: FastifyReply, path: str
       ;(request.body as { destroy?: () => void } | undefined)?.destroy?.()
       attempt.abort(new Error('upstream timeout'))
     })
-    const headers = upstreamRequestHeaders(request.headers, x.host, ctx.token!.token, x.forwarding(request))
+    const headers = upstreamRequestHeaders(request.headers, x.destination.host, ctx.token!.token, x.forwarding(request))
     const body = (request.body ?? null) as Dispatcher.DispatchOptions['body']
     x.pool.dispatch({ path, method: request.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body }, attempt)
   }

@@ -33,9 +33,8 @@ const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 /** Registers `upstream` on `app`, under its prefix (shared listener) or at the root (dedicated port). */
 export async function registerUpstream (app: FastifyInstance, upstream: UpstreamConfig, prefix: string, deps: RouteDeps): Promise<void> {
   const { tokens } = deps
-  const target = new URL(upstream.target)
   const destination = destinationFor(prefix, upstream.target)
-  const pool = new Pool(target.origin, {
+  const pool = new Pool(destination.origin, {
     pipelining: 1,
     connections: upstream.connections,
     headersTimeout: upstream.timeout * 1000,
@@ -52,9 +51,7 @@ export async function registerUpstream (app: FastifyInstance, upstream: Upstream
     upstream,
     ...deps,
     pool,
-    host: target.host,
-    prefix,
-    basePath: destination.basePath,
+    destination,
     forwarding: upstream.forwarded === 'set'
       ? (request) => ({
           mode: 'set',
