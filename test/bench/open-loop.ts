@@ -202,6 +202,22 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
     return true
   }
 
+  /**
+   * The bytes buffered on `c` plus `data`, split at the first `delim`: what came before it and what
+   * follows; 'wait' (kept on `c`) while it has not arrived, 'too long' past MAX_HEAD.
+   */
+  const upTo = (c: Conn, data: Buffer, delim: string): { line: Buffer, rest: Buffer } | 'wait' | 'too long' => {
+    const buf = c.pending.length === 0 ? data : Buffer.concat([c.pending, data])
+    const end = buf.indexOf(delim)
+    if (end < 0) {
+      if (buf.length > MAX_HEAD) return 'too long'
+      c.pending = buf
+      return 'wait'
+    }
+    c.pending = EMPTY
+    return { line: buf.subarray(0, end), rest: buf.subarray(end + delim.length) }
+  }
+
   /** Feeds response bytes to the connection's parser; returns false on a protocol error. */
   const feed = (c: Conn, chunk: Buffer, now: number): boolean => {
     let data = chunk
@@ -209,16 +225,11 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
       if (c.inflight === undefined) return data.length === 0 // bytes nobody asked for
       switch (c.state) {
         case 'head': {
-          const buf = c.pending.length === 0 ? data : Buffer.concat([c.pending, data])
-          const end = buf.indexOf('\r\n\r\n')
-          if (end < 0) {
-            if (buf.length > MAX_HEAD) return false
-            c.pending = buf
-            return true
-          }
-          c.pending = EMPTY
-          if (!parseHead(c, buf.subarray(0, end).toString('latin1'))) return false
-          data = buf.subarray(end + 4)
+          const got = upTo(c, data, '\r\n\r\n')
+          if (got === 'wait') return true
+          if (got === 'too long') return false
+          if (!parseHead(c, got.line.toString('latin1'))) return false
+          data = got.rest
           if ((c.state as ParseState) === 'body' && c.remaining === 0) complete(c, now)
           break
         }
@@ -235,20 +246,15 @@ export async function runOpenLoop (spec: OpenLoopSpec, hooks: WindowHooks = {}):
         }
         case 'chunk-size':
         case 'trailers': {
-          const buf = c.pending.length === 0 ? data : Buffer.concat([c.pending, data])
-          const eol = buf.indexOf('\r\n')
-          if (eol < 0) {
-            if (buf.length > MAX_HEAD) return false
-            c.pending = buf
-            return true
-          }
-          c.pending = EMPTY
-          data = buf.subarray(eol + 2)
+          const got = upTo(c, data, '\r\n')
+          if (got === 'wait') return true
+          if (got === 'too long') return false
+          data = got.rest
           if (c.state === 'trailers') {
-            if (eol === 0) complete(c, now) // the empty line after the last chunk (and any trailers)
+            if (got.line.length === 0) complete(c, now) // the empty line after the last chunk (and any trailers)
             break
           }
-          const size = Number.parseInt(buf.subarray(0, eol).toString('latin1').split(';')[0]!.trim(), 16)
+          const size = Number.parseInt(got.line.toString('latin1').split(';')[0]!.trim(), 16)
           if (!Number.isFinite(size) || size < 0) return false
           if (size === 0) c.state = 'trailers'
           else { c.state = 'chunk-data'; c.remaining = size }
