@@ -5,6 +5,7 @@ import { stringify } from 'yaml'
 import { summarize } from '../../src/commands/check.js'
 import { ConfigError, parseConfig } from '../../src/configuration.js'
 import { startKeycloak } from '../peers/keycloak-emulator.js'
+import { keycloakCredential } from '../helpers/proxy-fixture.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 
 const PARAMS = { audience: 'registry-api', resource: 'https://registry.example.org/api', 'x-flag': '' }
@@ -21,22 +22,14 @@ t.test('sent with the password login and with every refresh', async (t) => {
     refresh: { at: 0.5, jitter: 0, minValidity: 0.3 },
     credentials: {
       user: {
-        type: 'keycloak',
-        url: kc.root,
-        realm: kc.realm,
+        ...keycloakCredential(kc),
         grant: 'password',
-        clientId: 'test-client',
-        clientSecret: 'test-secret',
         username: 'alice',
         password: 'alice-pass',
         params: PARAMS,
       },
       service: {
-        type: 'keycloak',
-        url: kc.root,
-        realm: kc.realm,
-        clientId: 'test-client',
-        clientSecret: 'test-secret',
+        ...keycloakCredential(kc),
         clientAuth: 'client_secret_basic',
         params: { audience: 'other-api' },
       },

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startKeycloak, type KeycloakEmulator } from '../peers/keycloak-emulator.js'
 import { startUpstream } from '../peers/upstream.js'
+import { keycloakCredential } from '../helpers/proxy-fixture.js'
 import { startSidecar, until } from '../helpers/sidecar.js'
 
 const grants = (kc: KeycloakEmulator): string[] => kc.requests
@@ -23,12 +24,8 @@ async function setup (t: Test, kcOpts: Parameters<typeof startKeycloak>[0]): Pro
     refresh: { at: 0.5, jitter: 0, minValidity: 0.3 },
     credentials: {
       user: {
-        type: 'keycloak',
-        url: kc.root,
-        realm: kc.realm,
+        ...keycloakCredential(kc),
         grant: 'password',
-        clientId: 'test-client',
-        clientSecret: 'test-secret',
         username: 'alice',
         password: 'alice-pass',
       },
@@ -79,12 +76,8 @@ t.test('a wrong user password is a rejected credential', async (t) => {
   const { url, logs } = await startSidecar(t, {
     credentials: {
       user: {
-        type: 'keycloak',
-        url: kc.root,
-        realm: kc.realm,
+        ...keycloakCredential(kc),
         grant: 'password',
-        clientId: 'test-client',
-        clientSecret: 'test-secret',
         username: 'alice',
         password: 'not-her-pass',
       }
